@@ -1,0 +1,7 @@
+"""Time is an input to domain code; services take it from here."""
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

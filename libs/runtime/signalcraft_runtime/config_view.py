@@ -1,0 +1,113 @@
+"""The configuration every service reads: workspaces, integrations, Slack connections, routing rules.
+
+The query API owns configuration and publishes it to the compacted `config` topic. Each service
+that needs it keeps this in-memory view, replayed from offset 0 at start; it is ready once it has
+caught up with the end offsets seen at start. Secrets stay encrypted until a service reads them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from signalcraft_schemas import Envelope, Topic, decode
+from signalcraft_schemas.events import (
+    IntegrationConfigured, RoutingRuleDeleted, RoutingRuleSaved, SlackConnected, WorkspaceConfigured,
+)
+
+from .logs import get_logger
+from .tasks import cancel_and_wait
+
+log = get_logger(__name__)
+
+
+@dataclass
+class ConfigState:
+    """Pure fold of config events; `apply` is the only way it changes."""
+
+    workspaces: dict[str, WorkspaceConfigured] = field(default_factory=dict)
+    integrations: dict[str, IntegrationConfigured] = field(default_factory=dict)
+    slack: dict[str, SlackConnected] = field(default_factory=dict)
+    rules: dict[str, RoutingRuleSaved] = field(default_factory=dict)
+    version: int = 0
+
+    def apply(self, envelope: Envelope[Any]) -> None:
+        data = envelope.data
+        if isinstance(data, WorkspaceConfigured):
+            self.workspaces[data.workspace_id] = data
+        elif isinstance(data, IntegrationConfigured):
+            self.integrations[data.integration_id] = data
+        elif isinstance(data, SlackConnected):
+            self.slack[data.workspace_id] = data
+        elif isinstance(data, RoutingRuleSaved):
+            self.rules[data.rule_id] = data
+        elif isinstance(data, RoutingRuleDeleted):
+            self.rules.pop(data.rule_id, None)
+        self.version += 1
+
+    def rules_for(self, workspace_id: str) -> list[RoutingRuleSaved]:
+        return sorted(
+            (r for r in self.rules.values() if r.workspace_id == workspace_id and r.enabled),
+            key=lambda r: (r.position, r.rule_id),
+        )
+
+
+class ConfigView:
+    def __init__(self, bootstrap_servers: str) -> None:
+        self._bootstrap = bootstrap_servers
+        self.state = ConfigState()
+        self.ready = asyncio.Event()
+        self.changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self.ready.wait(), timeout)
+
+    async def _run(self) -> None:
+        while True:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
+                                        auto_offset_reset="earliest", group_id=None)
+            try:
+                await consumer.start()
+                partitions = consumer.partitions_for_topic(str(Topic.CONFIG)) or set()
+                while not partitions:
+                    await asyncio.sleep(0.5)
+                    await consumer._client.force_metadata_update()  # topic created by another service just now
+                    partitions = consumer.partitions_for_topic(str(Topic.CONFIG)) or set()
+                tps = [TopicPartition(str(Topic.CONFIG), p) for p in partitions]
+                consumer.assign(tps)
+                await consumer.seek_to_beginning(*tps)
+                end = await consumer.end_offsets(tps)
+                if all(end[tp] == 0 for tp in tps):
+                    self.ready.set()
+                while True:
+                    batch = await consumer.getmany(timeout_ms=500)
+                    for records in batch.values():
+                        for record in records:
+                            try:
+                                self.state.apply(decode(record.value))
+                            except Exception as exc:
+                                log.error("bad config record skipped", offset=record.offset, error=repr(exc))
+                    if batch:
+                        async with self.changed:
+                            self.changed.notify_all()
+                    if not self.ready.is_set():
+                        positions = {tp: await consumer.position(tp) for tp in tps}
+                        if all(positions[tp] >= end[tp] for tp in tps):
+                            self.ready.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("config view lost the broker, reconnecting", error=repr(exc))
+                await asyncio.sleep(1.0)
+            finally:
+                await consumer.stop()

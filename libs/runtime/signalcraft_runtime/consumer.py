@@ -1,0 +1,223 @@
+"""Batch consumers with effectively-once processing.
+
+For each polled batch: decode every record; in ONE transaction claim the new event ids (inbox),
+run the service's handler (state + outbox), dead-letter what cannot be decoded; commit; only then
+does FastStream commit the offsets (AckPolicy.ACK). Redelivered events are skipped by the inbox.
+
+Failure handling, where it arises:
+- the database is unreachable: retry the whole batch with backoff, for as long as it takes (the
+  consumer stalls; nothing is acked, nothing is lost);
+- the handler raises for some message: redo the batch one message per transaction, and send the
+  message that raises to the dead-letter topic with its error, through the same outbox.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
+
+from signalcraft_schemas import Envelope, decode
+from signalcraft_schemas.events import MessageDeadLettered
+
+from .clock import utcnow
+from .logs import get_logger
+from .settings import ServiceSettings
+from .unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+log = get_logger(__name__)
+
+Handler = Callable[[UnitOfWork, list[Envelope[Any]]], Awaitable[None]]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Infrastructure trouble worth waiting out, as opposed to a message we cannot process."""
+    if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError, OSError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+@dataclass
+class ConsumerStats:
+    batches: int = 0
+    processed: int = 0
+    duplicates: int = 0
+    deadlettered: int = 0
+    last_error: str | None = None
+
+
+@dataclass
+class DecodedRecord:
+    record: ConsumerRecord[Any, Any]
+    envelope: Envelope[Any] | None
+    error: str | None = None
+
+
+def decode_records(records: Sequence[ConsumerRecord[Any, Any]]) -> list[DecodedRecord]:
+    decoded = []
+    for record in records:
+        try:
+            decoded.append(DecodedRecord(record, decode(record.value)))
+        except Exception as exc:
+            decoded.append(DecodedRecord(record, None, f"undecodable: {exc}"))
+    return decoded
+
+
+DEADLETTER_NAMESPACE = uuid.UUID("6f1c2a52-3a0e-4c53-9f33-5b8e1c0d7a10")
+
+
+def deadletter_id(consumer: str, record: ConsumerRecord[Any, Any], purpose: str = "claim") -> uuid.UUID:
+    """Stable per consumer and record, so a redelivered bad record is dead-lettered once.
+
+    The inbox claim ("claim") and the dead-letter event's own id ("event") differ: a service that
+    also consumes the dead-letter topic (query-api) must not mistake its own dead letter for a
+    duplicate of the claim.
+    """
+    return uuid.uuid5(DEADLETTER_NAMESPACE, f"{purpose}:{consumer}:{record.topic}:{record.partition}:{record.offset}")
+
+
+def deadletter(consumer: str, item: DecodedRecord, error: str) -> Envelope[Any]:
+    record, envelope = item.record, item.envelope
+    key = record.key.decode(errors="replace") if isinstance(record.key, bytes) else (record.key or "")
+    value = record.value.decode(errors="replace") if isinstance(record.value, bytes) else str(record.value)
+    data = MessageDeadLettered(
+        consumer=consumer, topic=record.topic, partition=record.partition, offset=record.offset,
+        original_key=key or None, original_type=envelope.type if envelope else None,
+        error=error[:2000], payload=value[:100_000],
+    )
+    if envelope is not None:
+        return envelope.caused(data, occurred_at=utcnow())
+    return Envelope.wrap(data, workspace_id="unknown", key=key or "deadletter", id=deadletter_id(consumer, record, "event"),
+                         correlation_id=f"{record.topic}:{record.partition}:{record.offset}", occurred_at=utcnow())
+
+
+RecordsProcessor = Callable[[list[ConsumerRecord[Any, Any]]], Awaitable[None]]
+
+
+async def _raw_body(message: Any) -> Any:
+    return message.body
+
+
+def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: str, topics: Sequence[str],
+                      process: RecordsProcessor) -> None:
+    """Subscribe `process` to polled batches; offsets are committed only after it returns.
+
+    The decoder passes bytes through untouched: FastStream must not parse (and, failing, ack) a
+    message before our own decoding can dead-letter it.
+    """
+
+    @broker.subscriber(
+        *topics,
+        group_id=group_id,
+        batch=True,
+        max_records=settings.consumer_max_records,
+        batch_timeout_ms=settings.consumer_batch_timeout_ms,
+        consumer_timeout_ms=settings.consumer_poll_interval_ms,
+        fetch_min_bytes=settings.consumer_fetch_min_bytes,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.ACK,
+        session_timeout_ms=settings.consumer_session_timeout_ms,
+        heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+        max_poll_interval_ms=600_000,
+        decoder=_raw_body,
+    )
+    async def on_batch(body: Any, message: KafkaMessage) -> None:
+        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        await process(list(records))
+
+
+class CrashPoint:
+    """Fault injection: `os._exit` at the Nth pass, as a kill -9 there would. Off when N is 0."""
+
+    def __init__(self, after: int) -> None:
+        self._remaining = after
+
+    def passed(self) -> None:
+        if self._remaining > 0:
+            self._remaining -= 1
+            if self._remaining == 0:
+                log.warning("crash point reached: exiting without cleanup")
+                os._exit(137)
+
+
+@dataclass
+class BatchConsumer:
+    """Subscribes `handler` to `topics` in consumer group `group_id`, effectively once."""
+
+    group_id: str
+    topics: Sequence[str]
+    handler: Handler
+    uow_factory: UnitOfWorkFactory
+    stats: ConsumerStats = field(default_factory=ConsumerStats)
+    crash_point: CrashPoint = field(default_factory=lambda: CrashPoint(0))
+
+    def register(self, broker: KafkaBroker, settings: ServiceSettings) -> None:
+        subscribe_batches(broker, settings, self.group_id, self.topics, self.process)
+
+    async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        items = decode_records(records)
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential(multiplier=0.2, max=10.0), retry=retry_if_exception(is_transient), reraise=True
+        ):
+            with attempt:
+                try:
+                    await self._process_together(items)
+                except Exception as exc:
+                    if is_transient(exc):
+                        self.stats.last_error = repr(exc)
+                        log.warning("database unavailable, retrying batch", consumer=self.group_id, error=repr(exc))
+                        raise
+                    log.warning("batch failed, processing one by one", consumer=self.group_id, error=repr(exc))
+                    await self._process_one_by_one(items)
+        self.stats.batches += 1
+        self.crash_point.passed()  # committed in PostgreSQL, offsets not yet committed
+
+    async def _process_together(self, items: list[DecodedRecord]) -> None:
+        async with self.uow_factory() as uow:
+            fresh = await self._claim(uow, items)
+            await self.handler(uow, fresh)
+            await uow.commit()
+        self.stats.processed += len(fresh)
+
+    async def _claim(self, uow: UnitOfWork, items: list[DecodedRecord]) -> list[Envelope[Any]]:
+        undecodable = {deadletter_id(self.group_id, i.record): i for i in items if i.envelope is None}
+        decoded = [i.envelope for i in items if i.envelope is not None]
+        new_ids = await uow.claim([e.id for e in decoded] + list(undecodable))
+        for dead_id, item in undecodable.items():
+            if dead_id in new_ids:
+                uow.emit(deadletter(self.group_id, item, item.error or "undecodable"))
+                self.stats.deadlettered += 1
+        fresh: list[Envelope[Any]] = []
+        for envelope in decoded:
+            if envelope.id in new_ids:
+                new_ids.discard(envelope.id)  # a duplicate within the batch runs once
+                fresh.append(envelope)
+        self.stats.duplicates += len(decoded) - len(fresh)
+        return fresh
+
+    async def _process_one_by_one(self, items: list[DecodedRecord]) -> None:
+        for item in items:
+            try:
+                await self._process_together([item])
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                log.error("message dead-lettered", consumer=self.group_id, topic=item.record.topic,
+                          offset=item.record.offset, error=repr(exc))
+                async with self.uow_factory() as uow:
+                    if item.envelope is not None:
+                        await uow.claim([item.envelope.id])
+                    uow.emit(deadletter(self.group_id, item, f"{type(exc).__name__}: {exc}"))
+                    await uow.commit()
+                self.stats.deadlettered += 1
+                self.stats.last_error = repr(exc)

@@ -1,0 +1,199 @@
+"""Assembles a service: migrations, engine, broker, consumers, relay, config view, HTTP, health.
+
+Each service's `main.py` builds a `Service` in `create_service(settings)` (its composition root)
+and calls `run()`; tests build the same thing with other settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from sqlalchemy import text
+
+from .config_view import ConfigView
+from .consumer import BatchConsumer, CrashPoint
+from .crypto import SecretBox
+from .database import ServiceTables, create_engine
+from .logs import configure_logging, get_logger
+from .migrate import upgrade
+from .publisher import KafkaPublisher
+from .relay import OutboxRelay
+from .settings import ServiceSettings
+from .tasks import cancel_and_wait
+from .telemetry import broker_middlewares, configure_tracing
+from .topics import ensure_topics
+from .unit_of_work import UnitOfWorkFactory
+
+log = get_logger(__name__)
+
+BackgroundTask = Callable[["Service"], Awaitable[None]]
+
+
+@dataclass
+class Service:
+    name: str
+    settings: ServiceSettings
+    tables: ServiceTables  # the service's schema, with its inbox and outbox
+    migrations: Path
+    needs_config: bool = False
+    routers: list[APIRouter] = field(default_factory=list)
+    background: list[BackgroundTask] = field(default_factory=list)
+    consumers: list[BatchConsumer] = field(default_factory=list)
+    on_startup: list[Callable[["Service"], Awaitable[None]]] = field(default_factory=list)
+    on_shutdown: list[Callable[["Service"], Awaitable[None]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.schema = self.tables.schema
+        self.engine = create_engine(self.settings.database_url, self.settings.db_pool_size)
+        self.uow = UnitOfWorkFactory(self.engine, self.tables)
+        self.config = ConfigView(self.settings.kafka_bootstrap_servers) if self.needs_config else None
+        self.secrets = SecretBox(self.settings.secret_key) if self.settings.secret_key else None
+        self._tracer = configure_tracing(self.name, self.settings.otlp_endpoint)
+        # FastStream runs the subscribers; everything a service emits goes through its outbox relay,
+        # which has its own producer, so the broker needs none.
+        self.broker = KafkaBroker(
+            self.settings.kafka_bootstrap_servers,
+            consumer_only=True,
+            graceful_timeout=30.0,
+            client_id=f"signalcraft-{self.name}",
+            middlewares=broker_middlewares(self._tracer),
+            log_level=10,  # FastStream's per-message lines at DEBUG
+        )
+        self.publisher = KafkaPublisher(self.settings.kafka_bootstrap_servers, f"signalcraft-{self.name}-relay",
+                                        self.settings.publish_linger_ms, self.settings.publish_max_batch_bytes)
+        self.relay = OutboxRelay(self.engine, self.settings.database_url, self.tables, self.publisher,
+                                 linger_s=self.settings.relay_linger_ms / 1000)
+        self.uow.on_commit(self.relay.wake)
+        self.broker_started = False
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def add_consumer(self, group_id: str, topics: list[str], handler: Any) -> BatchConsumer:
+        consumer = BatchConsumer(group_id=group_id, topics=topics, handler=handler, uow_factory=self.uow,
+                                 crash_point=CrashPoint(self.settings.crash_after_batches))
+        self.consumers.append(consumer)
+        return consumer
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(self._guard(coro, name), name=name)
+        self._tasks.append(task)
+        return task
+
+    async def _guard(self, coro: Awaitable[Any], name: str) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task crashed", task=name)
+            raise
+
+    async def start(self) -> None:
+        await asyncio.to_thread(upgrade, self.settings.database_url, self.schema, self.migrations)
+        await ensure_topics(self.settings.kafka_bootstrap_servers, self.settings.topic_partitions)
+        if self.config is not None:
+            # Processing with half the configuration would route or window alerts wrongly: wait.
+            await self.config.start()
+            await self.config.wait_ready()
+        for consumer in self.consumers:
+            consumer.register(self.broker, self.settings)
+        await self.broker.start()
+        await self.publisher.start()
+        self.broker_started = True
+        self.spawn(self.relay.run(), "outbox-relay")
+        self.spawn(self._prune_inbox(), "inbox-pruning")
+        for hook in self.on_startup:
+            await hook(self)
+        for task in self.background:
+            self.spawn(task(self), task.__name__)
+        log.info("service started", port=self.settings.http_port)
+
+    async def _prune_inbox(self, every_s: float = 3600.0) -> None:
+        """The inbox only has to outlive redelivery: keep `inbox_retention_days` of event ids."""
+        while True:
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(text(
+                        f'DELETE FROM "{self.schema}".inbox WHERE processed_at < now() - make_interval(days => :d)'),
+                        {"d": self.settings.inbox_retention_days})
+            except Exception as exc:
+                log.warning("inbox not pruned", error=repr(exc))
+            await asyncio.sleep(every_s)
+
+    async def stop(self) -> None:
+        for hook in self.on_shutdown:
+            with suppress(Exception):
+                await hook(self)
+        # Stop consuming first, so no batch is cut off between its transaction and its offset commit.
+        with suppress(Exception):
+            await self.broker.stop()
+        for task in self._tasks:
+            await cancel_and_wait(task)
+        if self.config is not None:
+            await self.config.stop()
+        with suppress(Exception):
+            await self.publisher.stop()
+        await self.engine.dispose()
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {exc.__class__.__name__}"
+        checks["broker"] = "ok" if self.broker_started else "starting"
+        # A replica standing by for the relay lock is ready: another replica publishes this schema.
+        checks["outbox_relay"] = "ok" if self.relay.connected else "starting"
+        if self.relay.last_error:
+            checks["outbox_relay"] = f"retrying: {self.relay.last_error[:200]}"
+        if self.config is not None:
+            checks["config"] = "ok" if self.config.ready.is_set() else "catching up"
+        dead = [t.get_name() for t in self._tasks if t.done()]
+        checks["background"] = "ok" if not dead else f"stopped: {dead}"
+        return checks
+
+    def app(self) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(title=f"SignalCraft {self.name}", lifespan=lifespan)
+        app.state.service = self
+        self.app_state = app.state
+
+        @app.get("/healthz", tags=["health"])
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok", "service": self.name}
+
+        @app.get("/readyz", tags=["health"])
+        async def readyz() -> JSONResponse:
+            checks = await self.readiness()
+            ok = all(v == "ok" for v in checks.values())
+            consumers = {getattr(c, "group_id", type(c).__name__): vars(c.stats) for c in self.consumers}
+            return JSONResponse({"ready": ok, "service": self.name, "checks": checks, "consumers": consumers,
+                                 "outbox_published": self.relay.published}, status_code=200 if ok else 503)
+
+        for router in self.routers:
+            app.include_router(router)
+        return app
+
+    def run(self) -> None:
+        configure_logging(self.name, self.settings.log_level, self.settings.log_format)
+        uvicorn.run(
+            self.app(), host=self.settings.http_host, port=self.settings.http_port, log_config=None,
+            loop="uvloop", http="httptools", lifespan="on", timeout_graceful_shutdown=20, access_log=False,
+        )

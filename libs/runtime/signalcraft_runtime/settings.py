@@ -1,0 +1,46 @@
+"""Settings from the environment (prefix SIGNALCRAFT_), built once in each service's `main`."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Shared by every service. Each field is `SIGNALCRAFT_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SIGNALCRAFT_", extra="ignore")
+
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/signalcraft",
+        description="PostgreSQL; each service keeps its tables in its own schema",
+    )
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", description="Kafka (or Tansu) bootstrap servers")
+    http_host: str = Field(default="127.0.0.1", description="0.0.0.0 in containers")
+    http_port: int = Field(default=8000, description="Health, metrics and the service's API (defaults differ per service)")
+    secret_key: str = Field(default="", description="Fernet key that encrypts integration secrets at rest")
+    log_level: str = Field(default="INFO", description="Python log level")
+    log_format: str = Field(default="json", description="json or console")
+    otlp_endpoint: str | None = Field(default=None, description="OTLP gRPC endpoint; unset = no export")
+    topic_partitions: int = Field(default=8, ge=1, description="Partitions per topic when a service creates them; the scaling limit per consumer group")
+    # Consumer group membership: lower in dev/tests so a restarted consumer rejoins quickly.
+    consumer_session_timeout_ms: int = Field(default=10_000, description="A consumer that dies is replaced after this long")
+    consumer_heartbeat_interval_ms: int = Field(default=3_000, description="A third of the session timeout or less")
+    consumer_max_records: int = Field(default=500, description="Records per polled batch, processed in one transaction")
+    # aiokafka's fetcher sleeps this long when a fetch came back empty: with its default (200 ms)
+    # every hop of the pipeline waits ~100-200 ms for it. Lower costs a little idle CPU.
+    # FastStream waits this long for a batch, and as long again after an empty poll.
+    consumer_batch_timeout_ms: int = Field(default=50, description="How long a batch poll waits for records")
+    consumer_poll_interval_ms: int = Field(default=20, description="How soon a consumer looks again after an empty fetch")
+    consumer_fetch_min_bytes: int = Field(default=1, description="The broker answers a fetch once it has this much...")
+    # ...or after this long. Tansu answers a fetch only then (Apache Kafka answers as soon as data
+    # arrives), so on Tansu each hop waits up to this; shorter makes idle consumers poll more often.
+    consumer_fetch_max_wait_ms: int = Field(default=100, description="...or after this long")
+    db_pool_size: int = Field(default=10, description="SQLAlchemy pool size (a fixed pool: no overflow connections)")
+    publish_max_batch_bytes: int = Field(default=1_048_576, description="aiokafka producer batch size for the outbox relay")
+    publish_linger_ms: int = Field(default=5, description="aiokafka producer linger for the outbox relay")
+    relay_linger_ms: float = Field(default=25.0, description="After a wake-up the relay waits this long for more commits, to publish them together")
+    crash_after_batches: int = Field(
+        default=0, description="Fault injection for tests: exit abruptly after this many batches are committed "
+        "but before their offsets are (the notifier: after its Slack calls, before recording them). 0: off")
+    inbox_retention_days: int = Field(default=14, description="How long processed event ids are remembered (must exceed any redelivery delay)")
