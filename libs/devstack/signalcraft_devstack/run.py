@@ -1,0 +1,98 @@
+"""`make run`: the whole system on this machine, durable, on embedded defaults.
+
+Starts PostgreSQL (data in .data/postgres), Tansu on SeaweedFS S3 (.data/broker), a fake Slack Web
+API, and the six services as separate processes; creates the demo workspace once; prints the URLs;
+restarts a service that crashes; Ctrl-C stops everything in order. Running it again loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .admin import AdminClient
+from .stack import DEMO_BOT_TOKEN, SERVICES, Stack, StackOptions
+
+DEMO_WORKSPACE = "demo"
+
+
+def ensure_demo_workspace(stack: Stack) -> dict[str, str]:
+    """Idempotent: the demo workspace, Slack connection, two rules and one Sentry integration."""
+    state_file = stack.root / "demo.json"
+    admin = AdminClient(stack.url("query-api"), stack.admin_token)
+    try:
+        admin.create_workspace(DEMO_WORKSPACE, "Demo", default_channel="#alerts")
+        admin.connect_slack(DEMO_WORKSPACE, DEMO_BOT_TOKEN, "demo-signing-secret")
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+        else:
+            admin.add_rule(DEMO_WORKSPACE, "prod high and up", "#oncall", position=10,
+                           conditions={"environments": ["prod"], "min_severity": "high"},
+                           runbook_url="https://runbooks.example.com/prod-errors", escalate_after_minutes=15)
+            admin.add_rule(DEMO_WORKSPACE, "staging", "#dev-alerts", position=20, conditions={"environments": ["staging"]})
+            created = admin.add_integration(DEMO_WORKSPACE, "sentry", "Demo Sentry")
+            state = {"integration_id": created["integration_id"], "secret": created["secret"]}
+            state_file.write_text(json.dumps(state))
+            state_file.chmod(0o600)
+    finally:
+        admin.close()
+    return state
+
+
+def banner(stack: Stack, demo: dict[str, str]) -> str:
+    ingest = stack.url("ingest")
+    return "\n".join([
+        "",
+        "SignalCraft is running (Ctrl-C stops it; `make run` again resumes with the same data).",
+        f"  API (frontend)     {stack.url('query-api')}/docs    bearer token: {stack.admin_token}",
+        f"  Webhooks           {ingest}/webhooks/<provider>/<integration_id>",
+        f"  Demo Sentry hook   {ingest}/webhooks/sentry/{demo['integration_id']}   client secret: {demo['secret']}",
+        f"  Fake Slack         {stack.slack_url}/_fake/messages",
+        f"  Broker             {stack.broker.bootstrap_servers} (Tansu, S3 on SeaweedFS)   PostgreSQL {stack.database_url}",
+        f"  Logs               {stack.logs}/",
+        "  Try:               make demo",
+        f"  CLI:               SIGNALCRAFT_API_URL={stack.url('query-api')} SIGNALCRAFT_ADMIN_TOKEN={stack.admin_token} .venv/bin/signalcraft --help",
+        "",
+    ])
+
+
+def main() -> None:
+    root = Path(os.environ.get("SIGNALCRAFT_DATA_DIR", ".data"))
+    stack = Stack(StackOptions(root, broker_storage="s3", durable_postgres=True, preferred_ports=True))
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    print("starting PostgreSQL, the broker (Tansu on SeaweedFS), fake Slack and six services...", flush=True)
+    try:
+        stack.start()
+        demo = ensure_demo_workspace(stack)
+        (root / "urls.json").write_text(json.dumps({
+            "ingest": stack.url("ingest"), "query_api": stack.url("query-api"), "fake_slack": stack.slack_url,
+            "admin_token": stack.admin_token, "workspace_id": DEMO_WORKSPACE, **demo}))
+        print(banner(stack, demo), flush=True)
+        while not stopping:
+            for name in SERVICES:
+                if not stopping and not stack.processes[name].alive():
+                    print(f"{name} exited; last lines:\n{stack.processes[name].tail(20)}\nrestarting {name}", flush=True)
+                    stack.start_service(name)
+            time.sleep(0.5)
+    except Exception as exc:
+        print(f"make run failed: {exc}", file=sys.stderr, flush=True)
+        raise
+    finally:
+        print("stopping services, then the broker and PostgreSQL...", flush=True)
+        stack.stop()
+        print("stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()
