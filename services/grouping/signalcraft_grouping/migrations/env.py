@@ -1,0 +1,3 @@
+from signalcraft_runtime.migrate import run_env
+
+run_env()

@@ -1,0 +1,36 @@
+"""Why a webhook was refused. Free of HTTP: the entry point maps each to a status code."""
+
+
+class WebhookRejected(Exception):
+    """Root of every refusal; `reason` is shown to the sender."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class AuthenticationFailed(WebhookRejected):
+    """Signature, token or credentials missing or wrong (401)."""
+
+
+class MalformedPayload(WebhookRejected):
+    """Not parseable at all: not JSON, wrong encoding (400)."""
+
+
+class UnsupportedPayload(WebhookRejected):
+    """Parseable, but not a shape this provider sends, or a required field is missing (422)."""
+
+
+class PayloadTooLarge(WebhookRejected):
+    """Over the configured body limit (413)."""
+
+
+class UnknownIntegration(WebhookRejected):
+    """No enabled integration with that id for that provider (404)."""
+
+
+class ProviderUnavailable(Exception):
+    """Verification needs something of the provider's that cannot be reached now (503: retry).
+
+    Not a WebhookRejected: the sender did nothing wrong.
+    """

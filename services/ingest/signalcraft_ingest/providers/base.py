@@ -1,0 +1,122 @@
+"""The seam every provider implements: authenticate, then parse into NormalizedAlerts.
+
+A provider is one module with one `Provider` object. It does no I/O of its own: what it needs from
+outside (a certificate, a subscription confirmation) comes through `ProviderContext`, which the HTTP
+layer supplies and tests replace. A new source is one module plus its fixtures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+
+from signalcraft_schemas import NormalizedAlert
+
+from ..domain.errors import AuthenticationFailed, MalformedPayload, UnsupportedPayload
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """What arrived, before any parsing. Header names are lower-case."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    received_at: datetime
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        """The body as JSON, or MalformedPayload with the parser's reason."""
+        if not self.body.strip():
+            raise MalformedPayload("empty body")
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedPayload(f"body is not valid JSON: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Integration:
+    """One configured source: whose it is, and the secret it authenticates with (decrypted)."""
+
+    integration_id: str
+    workspace_id: str
+    provider: str
+    secret: str
+    options: Mapping[str, str] = field(default_factory=dict)
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class SideEffect:
+    """Something the HTTP layer must do for the provider, e.g. confirm an SNS subscription."""
+
+    kind: str
+    url: str
+    detail: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParsedWebhook:
+    alerts: list[NormalizedAlert]
+    # Identifies this delivery for replay protection: the provider's delivery id, else None (every
+    # delivery is new). A repeat of a known key is answered 2xx and not processed again.
+    delivery_key: str | None = None
+    side_effects: list[SideEffect] = field(default_factory=list)
+    # A provider-specific 2xx body (PagerDuty's {"status":"success",...}); None -> our default.
+    response_body: Mapping[str, Any] | None = None
+    note: str | None = None
+
+
+class ProviderContext(Protocol):
+    """I/O a provider may ask for. Implementations live in the HTTP layer (and in tests)."""
+
+    def fetch_certificate(self, url: str) -> Awaitable[bytes]: ...
+
+
+class Provider(Protocol):
+    name: str
+
+    async def authenticate(self, request: WebhookRequest, integration: Integration, context: ProviderContext) -> None:
+        """Raise AuthenticationFailed unless the request is proven to come from this integration."""
+
+    def parse(self, request: WebhookRequest, integration: Integration) -> ParsedWebhook:
+        """Pure: the request's alerts, or MalformedPayload / UnsupportedPayload with a reason."""
+
+    def error_body(self, status: int, reason: str) -> Mapping[str, Any] | None:
+        """A provider-specific error body (PagerDuty's shape); None -> our default {"error": reason}."""
+
+
+def hmac_sha256_hex(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def verify_hex_signature(received: str | None, secret: str, message: bytes, what: str) -> None:
+    """Constant-time comparison of a lower-case hex HMAC-SHA256; AuthenticationFailed otherwise."""
+    if not received:
+        raise AuthenticationFailed(f"missing {what}")
+    expected = hmac_sha256_hex(secret, message)
+    if not hmac.compare_digest(expected.encode(), received.strip().lower().encode()):
+        raise AuthenticationFailed(f"{what} does not match")
+
+
+def verify_shared_secret(received: str | None, secret: str, what: str) -> None:
+    if not received:
+        raise AuthenticationFailed(f"missing {what}")
+    if not hmac.compare_digest(received.encode(), secret.encode()):
+        raise AuthenticationFailed(f"{what} does not match")
+
+
+def json_object(request: WebhookRequest) -> Mapping[str, Any]:
+    payload = request.json()
+    if not isinstance(payload, Mapping):
+        raise UnsupportedPayload("body must be a JSON object")
+    return payload

@@ -1,0 +1,143 @@
+"""Grafana unified alerting: the webhook contact point (payload `version: "1"`). See
+shared/fixtures/SIGNATURES.md, "Grafana Alerting".
+
+The payload is Alertmanager's plus Grafana fields (`values`, `valueString`, `silenceURL`,
+`dashboardURL`, `panelURL`, `orgId`, and the deprecated `title`/`state`/`message`). One
+NormalizedAlert per `alerts[]` entry, each with its own firing/resolved status.
+
+Test notifications ("Test" on a contact point) are marked `is_test`. Grafana builds them in
+grafana/alerting `newTestAlert`: labels `alertname=TestAlert, instance=Grafana`, annotation
+`summary=Notification test`, and sends them with a group key `<integration>-<fingerprint>-<unix time>`
+instead of the usual `{...}:{...}` matcher form. Either sign marks a test, so a test alert with
+custom labels is still recognised by its group key.
+
+Options (all optional):
+  auth                 "bearer" (default) / "basic" / "none", as for Alertmanager, or
+                       "hmac": hex HMAC-SHA256 of the body with the integration secret (Grafana's
+                       "HMAC Signature" setting), in header `hmac_header`.
+  hmac_header          default "X-Grafana-Alerting-Signature".
+  timestamp_header     if set (must match Grafana's "Timestamp header"), the signed message is
+                       b"<unix seconds>:" + body, and the timestamp must be within
+                       `max_skew_seconds` of the time the request was received.
+  max_skew_seconds     default "300".
+  project_labels       default "service,job,namespace,grafana_folder".
+  environment_labels   default "env,environment".
+  default_project      else "unknown".
+  default_environment  else "unknown".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from signalcraft_schemas import NormalizedAlert, Severity
+
+from ..domain.errors import AuthenticationFailed, UnsupportedPayload
+from ..domain.normalize import (
+    MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, as_mapping, clip, normalize_environment, severity_from_word,
+)
+from .alertmanager import alert_fields, auth_mode, text, verify_authorization_header
+from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest, json_object, verify_hex_signature
+
+SOURCE = "grafana"
+DEFAULT_PROJECT_LABELS = "service,job,namespace,grafana_folder"
+DEFAULT_HMAC_HEADER = "X-Grafana-Alerting-Signature"
+DEFAULT_MAX_SKEW_SECONDS = 300
+UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+TEST_ALERT_LABELS = {"alertname": "TestAlert", "instance": "Grafana"}
+# Group key of a test notification: "<integration name>-<16 hex fingerprint>-<unix seconds>".
+TEST_GROUP_KEY = re.compile(r"^[^{}]*-[0-9a-f]{16}-\d+$")
+
+
+class GrafanaProvider:
+    name = SOURCE
+
+    async def authenticate(self, request: WebhookRequest, integration: Integration, context: ProviderContext) -> None:
+        mode = auth_mode(integration, ("bearer", "basic", "hmac", "none"), "bearer")
+        if mode == "hmac":
+            _verify_hmac(request, integration)
+        elif mode != "none":
+            verify_authorization_header(request, integration, mode)
+
+    def parse(self, request: WebhookRequest, integration: Integration) -> ParsedWebhook:
+        payload = json_object(request)
+        alerts = payload.get("alerts")
+        if not isinstance(alerts, list):
+            raise UnsupportedPayload("Grafana webhook: 'alerts' must be a list")
+        test_group = isinstance(payload.get("groupKey"), str) and bool(TEST_GROUP_KEY.match(payload["groupKey"]))
+        normalized = [_alert(as_mapping(alert, f"alerts[{index}]"), index, payload, test_group, request, integration)
+                      for index, alert in enumerate(alerts)]
+        truncated = payload.get("truncatedAlerts")
+        note = f"{truncated} alerts truncated by max_alerts" if isinstance(truncated, int) and truncated > 0 else None
+        return ParsedWebhook(alerts=normalized, delivery_key=None, note=note)
+
+    def error_body(self, status: int, reason: str) -> Mapping[str, Any] | None:
+        return None
+
+
+def _verify_hmac(request: WebhookRequest, integration: Integration) -> None:
+    header = integration.options.get("hmac_header", DEFAULT_HMAC_HEADER)
+    timestamp_header = integration.options.get("timestamp_header")
+    message = request.body
+    if timestamp_header:
+        timestamp = (request.header(timestamp_header) or "").strip()
+        if not timestamp:
+            raise AuthenticationFailed(f"missing {timestamp_header}")
+        if not UNIX_SECONDS.fullmatch(timestamp):
+            raise AuthenticationFailed(f"{timestamp_header} is not Unix seconds")
+        try:
+            max_skew = int(integration.options.get("max_skew_seconds", str(DEFAULT_MAX_SKEW_SECONDS)))
+        except ValueError:  # a configuration error: refuse rather than accept unchecked timestamps
+            raise AuthenticationFailed("integration option max_skew_seconds is not an integer") from None
+        skew = abs(request.received_at.timestamp() - int(timestamp))
+        if skew > max_skew:
+            raise AuthenticationFailed(f"{timestamp_header} is {int(skew)} s away from now (limit {max_skew} s)")
+        message = f"{timestamp}:".encode() + request.body
+    verify_hex_signature(request.header(header), integration.secret, message, header)
+
+
+def _values_text(alert: Mapping[str, Any]) -> str:
+    """Grafana's rendered query values: valueString if sent, else "A=1, B=2" from `values`."""
+    if value_string := text(alert.get("valueString")):
+        return value_string
+    values = alert.get("values")
+    if isinstance(values, Mapping) and values:
+        return ", ".join(f"{key}={value}" for key, value in values.items())
+    return ""
+
+
+def _is_test(labels: Mapping[str, str], annotations: Mapping[str, str], test_group: bool) -> bool:
+    default_test_labels = all(labels.get(key) == value for key, value in TEST_ALERT_LABELS.items())
+    return test_group or (default_test_labels and annotations.get("summary") == "Notification test")
+
+
+def _alert(alert: Mapping[str, Any], index: int, payload: Mapping[str, Any], test_group: bool,
+           request: WebhookRequest, integration: Integration) -> NormalizedAlert:
+    labels, annotations, status, fingerprint, starts_at, occurred_at, project, environment = alert_fields(
+        alert, index, payload, request, integration, DEFAULT_PROJECT_LABELS)
+    title = annotations.get("summary") or labels.get("alertname") or "Grafana alert"
+    description = annotations.get("description") or annotations.get("message") or ""
+    if values := _values_text(alert):
+        description = f"{description}\n\nValues: {values}" if description else f"Values: {values}"
+    tags = dict(labels)
+    for key in ("runbook_url",):
+        if annotations.get(key) and len(tags) < 64:
+            tags[key] = annotations[key]
+    return NormalizedAlert(
+        source=SOURCE,
+        source_event_id=f"{fingerprint}:{starts_at}:{status.value}",
+        project=project,
+        environment=normalize_environment(environment),
+        severity=severity_from_word(labels.get("severity"), default=Severity.MEDIUM),
+        fingerprint=fingerprint,
+        title=clip(title, MAX_TITLE_LENGTH),
+        description=clip(description, MAX_DESCRIPTION_LENGTH),
+        tags=tags,
+        occurred_at=occurred_at,
+        link=(text(alert.get("generatorURL")) or text(alert.get("panelURL")) or text(alert.get("dashboardURL"))
+              or text(payload.get("externalURL"))),
+        status=status,
+        is_test=_is_test(labels, annotations, test_group),
+    )

@@ -1,0 +1,128 @@
+"""`signalcraft`: minimal admin from a terminal, over the query API's config endpoints.
+
+Reads SIGNALCRAFT_API_URL (default http://127.0.0.1:8000) and SIGNALCRAFT_ADMIN_TOKEN.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Optional
+
+import httpx
+import typer
+
+from signalcraft_runtime.crypto import SecretBox
+
+app = typer.Typer(help="SignalCraft admin: workspaces, integrations, Slack, routing rules.", no_args_is_help=True)
+workspace_app = typer.Typer(help="Workspaces", no_args_is_help=True)
+integration_app = typer.Typer(help="Webhook sources (Sentry, Alertmanager, ...)", no_args_is_help=True)
+slack_app = typer.Typer(help="The Slack connection", no_args_is_help=True)
+rule_app = typer.Typer(help="Routing rules", no_args_is_help=True)
+app.add_typer(workspace_app, name="workspace")
+app.add_typer(integration_app, name="integration")
+app.add_typer(slack_app, name="slack")
+app.add_typer(rule_app, name="rule")
+
+
+def _client() -> httpx.Client:
+    token = os.environ.get("SIGNALCRAFT_ADMIN_TOKEN", "")
+    if not token:
+        raise typer.BadParameter("set SIGNALCRAFT_ADMIN_TOKEN (make run prints it)")
+    return httpx.Client(base_url=os.environ.get("SIGNALCRAFT_API_URL", "http://127.0.0.1:8000"),
+                        headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def _call(method: str, path: str, **kwargs: Any) -> Any:
+    with _client() as client:
+        response = client.request(method, path, **kwargs)
+    if response.status_code >= 400:
+        typer.echo(f"error {response.status_code}: {response.text}", err=True)
+        raise typer.Exit(1)
+    return response.json() if response.content else None
+
+
+def _show(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def _options(pairs: list[str]) -> dict[str, str]:
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--option takes key=value, got {pair!r}")
+        result[key] = value
+    return result
+
+
+@app.command()
+def keygen() -> None:
+    """Print a new SIGNALCRAFT_SECRET_KEY (encrypts integration secrets at rest)."""
+    typer.echo(SecretBox.generate_key())
+
+
+@workspace_app.command("create")
+def workspace_create(name: str = typer.Option(...), workspace_id: Optional[str] = typer.Option(None, "--id"),
+                     dedup_window_minutes: int = 60, auto_close_minutes: int = 1440,
+                     default_channel: Optional[str] = None) -> None:
+    _show(_call("POST", "/api/workspaces", json={"name": name, "workspace_id": workspace_id,
+                                                 "dedup_window_minutes": dedup_window_minutes,
+                                                 "auto_close_minutes": auto_close_minutes,
+                                                 "default_channel": default_channel}))
+
+
+@workspace_app.command("list")
+def workspace_list() -> None:
+    _show(_call("GET", "/api/workspaces"))
+
+
+@integration_app.command("add")
+def integration_add(workspace: str = typer.Option(...), provider: str = typer.Option("sentry"),
+                    name: str = typer.Option(...), secret: Optional[str] = typer.Option(None, help="e.g. Sentry's client secret"),
+                    option: list[str] = typer.Option([], help="provider option key=value (repeatable)")) -> None:
+    """Prints the webhook URL and the secret to configure on the provider's side."""
+    _show(_call("POST", "/api/integrations", json={"workspace_id": workspace, "provider": provider, "name": name,
+                                                   "secret": secret, "options": _options(option)}))
+
+
+@integration_app.command("list")
+def integration_list(workspace: str = typer.Option(...)) -> None:
+    _show(_call("GET", "/api/integrations", params={"workspace_id": workspace}))
+
+
+@slack_app.command("connect")
+def slack_connect(workspace: str = typer.Option(...), bot_token: str = typer.Option(..., envvar="SLACK_BOT_TOKEN"),
+                  signing_secret: str = typer.Option(..., envvar="SLACK_SIGNING_SECRET"),
+                  team_id: Optional[str] = None) -> None:
+    _show(_call("POST", "/api/slack/connect", json={"workspace_id": workspace, "bot_token": bot_token,
+                                                    "signing_secret": signing_secret, "team_id": team_id}))
+
+
+@rule_app.command("add")
+def rule_add(workspace: str = typer.Option(...), name: str = typer.Option(...), channel: str = typer.Option(...),
+             position: int = 100, env: list[str] = typer.Option([], help="environment (repeatable)"),
+             min_severity: Optional[str] = None, project: list[str] = typer.Option([]),
+             tag: list[str] = typer.Option([], help="key=value (repeatable)"), source: list[str] = typer.Option([]),
+             runbook_url: Optional[str] = None, escalate_after_minutes: Optional[int] = None) -> None:
+    """Example: signalcraft rule add --workspace demo --name prod-high --env prod --min-severity high --channel '#oncall'"""
+    _show(_call("POST", "/api/routing-rules", json={
+        "workspace_id": workspace, "name": name, "channel": channel, "position": position,
+        "conditions": {"environments": env, "min_severity": min_severity, "projects": project,
+                       "tags": _options(tag), "sources": source},
+        "runbook_url": runbook_url, "escalate_after_minutes": escalate_after_minutes}))
+
+
+@rule_app.command("list")
+def rule_list(workspace: str = typer.Option(...)) -> None:
+    _show(_call("GET", "/api/routing-rules", params={"workspace_id": workspace}))
+
+
+@rule_app.command("delete")
+def rule_delete(rule_id: str) -> None:
+    _call("DELETE", f"/api/routing-rules/{rule_id}")
+    typer.echo(f"deleted {rule_id}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,66 @@
+"""The query schema: read models (projections of topics) and configuration (owned here)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Float, Integer, Table, Text, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
+
+from signalcraft_runtime.database import ServiceTables
+
+SCHEMA = "query"
+TS = DateTime(timezone=True)
+tables = ServiceTables(SCHEMA)
+md = tables.metadata
+
+alerts = Table(
+    "alerts", md, Column("event_id", Uuid, primary_key=True), Column("workspace_id", Text), Column("integration_id", Text),
+    Column("delivery_id", Text), Column("group_key", Text), Column("source", Text), Column("source_event_id", Text),
+    Column("project", Text), Column("environment", Text), Column("severity", Text), Column("status", Text),
+    Column("fingerprint", Text), Column("title", Text), Column("link", Text), Column("tags", JSONB),
+    Column("occurred_at", TS), Column("received_at", TS),
+)
+groups = Table(
+    "groups", md, Column("group_id", Uuid, primary_key=True), Column("workspace_id", Text), Column("group_key", Text),
+    Column("source", Text), Column("project", Text), Column("environment", Text), Column("severity", Text),
+    Column("status", Text), Column("title", Text), Column("description", Text), Column("count", Integer),
+    Column("first_seen_at", TS), Column("last_seen_at", TS), Column("link", Text), Column("tags", JSONB),
+    Column("channel", Text), Column("runbook_url", Text), Column("notified_at", TS), Column("acknowledged_at", TS),
+    Column("resolved_at", TS),
+)
+timeline = Table(
+    "timeline", md, Column("event_id", Uuid, primary_key=True), Column("group_id", Uuid), Column("at", TS),
+    Column("kind", Text), Column("detail", JSONB),
+)
+notifications = Table(
+    "notifications", md, Column("notification_id", Uuid, primary_key=True), Column("workspace_id", Text),
+    Column("group_id", Uuid), Column("kind", Text), Column("channel", Text), Column("status", Text),
+    Column("error", Text), Column("attempts", Integer), Column("latency_ms", Float), Column("requested_at", TS),
+    Column("finished_at", TS),
+)
+integration_activity = Table(
+    "integration_activity", md, Column("integration_id", Text, primary_key=True), Column("workspace_id", Text),
+    Column("last_webhook_at", TS), Column("alerts_total", BigInteger),
+)
+deadletters = Table(
+    "deadletters", md, Column("event_id", Uuid, primary_key=True), Column("workspace_id", Text),
+    Column("consumer", Text), Column("topic", Text), Column("partition", Integer), Column("offset", BigInteger),
+    Column("original_type", Text), Column("error", Text), Column("at", TS),
+)
+workspaces = Table(
+    "workspaces", md, Column("workspace_id", Text, primary_key=True), Column("name", Text),
+    Column("dedup_window_minutes", Integer), Column("auto_close_minutes", Integer), Column("default_channel", Text),
+    Column("created_at", TS),
+)
+integrations = Table(
+    "integrations", md, Column("integration_id", Text, primary_key=True), Column("workspace_id", Text),
+    Column("provider", Text), Column("name", Text), Column("secret_encrypted", Text), Column("options", JSONB),
+    Column("enabled", Boolean), Column("created_at", TS),
+)
+slack_connections = Table(
+    "slack_connections", md, Column("workspace_id", Text, primary_key=True), Column("bot_token_encrypted", Text),
+    Column("signing_secret_encrypted", Text), Column("team_id", Text), Column("connected_at", TS),
+)
+routing_rules = Table(
+    "routing_rules", md, Column("rule_id", Text, primary_key=True), Column("workspace_id", Text),
+    Column("definition", JSONB), Column("updated_at", TS),
+)

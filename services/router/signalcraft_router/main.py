@@ -1,0 +1,33 @@
+"""router: groups.events -> notifications.requested (+ escalations)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from signalcraft_runtime.service import Service
+from signalcraft_runtime.settings import ServiceSettings
+from signalcraft_runtime.unit_of_work import UnitOfWork
+from signalcraft_schemas import Envelope, Topic
+
+from .handlers import handle_batch, tables
+
+
+class RouterSettings(ServiceSettings):
+    http_port: int = 8003
+
+
+def create_service(settings: RouterSettings) -> Service:
+    service = Service(name="router", settings=settings, tables=tables,
+                      migrations=Path(__file__).parent / "migrations", needs_config=True)
+
+    async def on_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]]) -> None:
+        assert service.config is not None
+        await handle_batch(uow, envelopes, service.config.state)
+
+    service.add_consumer("router", [Topic.GROUPS_EVENTS], on_batch)
+    return service
+
+
+def main() -> None:
+    create_service(RouterSettings()).run()
