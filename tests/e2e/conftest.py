@@ -38,6 +38,24 @@ def start_stack(storage: str, extra_env: dict[str, str] | None = None) -> Stack:
     return stack
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing end-to-end test shows the tail of every service's log: CI keeps nothing else."""
+    report = yield
+    if report.failed and call.when in ("setup", "call"):
+        funcargs = getattr(item, "funcargs", {})
+        stacks = {id(v): v for v in funcargs.values() if isinstance(v, Stack)}
+        stacks.update({id(v.stack): v.stack for v in funcargs.values() if isinstance(v, Tenant)})
+        for running in stacks.values():
+            for log in sorted(running.logs.glob("*.log")):
+                lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+                report.sections.append((f"log {log.name} (last {len(lines)} lines)", "\n".join(lines)))
+    return report
+
+
+LOG_TAIL_LINES = 40
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     """The fast stack: Tansu on memory:// storage (no broker kill here)."""
@@ -76,7 +94,7 @@ class Tenant:
             return conn.execute(query, params).fetchall()
 
 
-def make_tenant(stack: Stack, **workspace: Any) -> Tenant:
+def make_tenant(stack: Stack, wait_for_ingest: bool = True, **workspace: Any) -> Tenant:
     suffix = secrets.token_hex(4)
     workspace_id, channel = f"ws-{suffix}", f"#t-{suffix}"
     admin = AdminClient(stack.url("query-api"), stack.admin_token)
@@ -85,6 +103,8 @@ def make_tenant(stack: Stack, **workspace: Any) -> Tenant:
     secret = f"sentry-secret-{suffix}"
     created = admin.add_integration(workspace_id, "sentry", "Sentry", secret=secret)
     tenant = Tenant(stack, workspace_id, channel, created["integration_id"], secret, admin)
+    if not wait_for_ingest:
+        return tenant
     # Ingest learns integrations from the config topic: wait until it knows this one (401, not 404).
     wait_until(lambda: httpx.post(tenant.webhook_url, content=b"{}").status_code != 404, 30,
                what="ingest knowing the new integration")

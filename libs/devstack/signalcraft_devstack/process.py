@@ -24,8 +24,11 @@ class ManagedProcess:
         env = {**os.environ, **self.env}
         # A new session, so Ctrl-C in the terminal reaches the supervisor only, which then stops
         # children in order (services before the broker and the database).
+        # stdin from /dev/null: CI runs us with no standard input, and a child must not inherit
+        # whatever descriptor happens to sit at 0 then.
         self.popen = subprocess.Popen(
-            self.argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd, start_new_session=True
+            self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd,
+            start_new_session=True,
         )
         log.close()
         return self
