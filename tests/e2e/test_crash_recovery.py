@@ -90,15 +90,17 @@ async def restart_when_crashed(stack: Stack, name: str, exits: dict[str, int]) -
 async def test_a_crash_after_commit_and_before_the_offset_commit_loses_and_duplicates_nothing(stack: Stack) -> None:
     """Deterministic twin of the kill -9 test: the crash lands exactly in the window that matters.
 
-    grouping exits after committing its 3rd batch but before committing its offsets, so that batch is
-    redelivered; the notifier exits after Slack accepted its 2nd batch of messages and before recording
-    them, so the restarted notifier must find those messages (by their metadata) instead of posting again.
+    grouping exits after committing the batch that brings it to 40 alerts but before committing its
+    offsets, so that batch is redelivered; the notifier exits after Slack accepted the batch that brings
+    it to 5 messages and before recording them, so the restarted notifier must find those messages (by
+    their metadata) instead of posting again. Counted in records, so however the alerts fall into
+    batches, both crashes happen.
     """
     tenant = make_tenant(stack)
     exits: dict[str, int] = {}
     for name in ("grouping", "notifier"):
         stack.processes[name].stop()
-        stack.start_service(name, extra_env={"SIGNALCRAFT_CRASH_AFTER_BATCHES": "3" if name == "grouping" else "2"})
+        stack.start_service(name, extra_env={"SIGNALCRAFT_CRASH_AFTER_RECORDS": "40" if name == "grouping" else "5"})
     try:
         await asyncio.gather(*(asyncio.to_thread(stack.wait_ready, name) for name in ("grouping", "notifier")))
         watchers = [asyncio.create_task(restart_when_crashed(stack, name, exits)) for name in ("grouping", "notifier")]
@@ -113,9 +115,12 @@ async def test_a_crash_after_commit_and_before_the_offset_commit_loses_and_dupli
                                tenant.channel)
         assert recovered == [(15,)]
     finally:
+        # Whatever happened, later tests share this stack: give them both services without the fault.
         for name in ("grouping", "notifier"):
-            if not stack.processes[name].alive():
-                stack.start_service(name)
+            stack.processes[name].stop()
+            stack.start_service(name)
+        for name in ("grouping", "notifier"):
+            await asyncio.to_thread(stack.wait_ready, name)
         tenant.admin.close()
 
 

@@ -142,6 +142,22 @@ def test_unknown_integration_is_404(stack) -> None:  # type: ignore[no-untyped-d
     assert response.status_code == 404
 
 
+async def test_a_webhook_sent_the_moment_its_workspace_is_configured_is_accepted_and_delivered(stack) -> None:  # type: ignore[no-untyped-def]
+    """No waiting for the services to learn new configuration: the config API answers once the change
+    is on the config topic, and a service meeting a workspace or integration it does not know yet
+    catches up with that topic instead of refusing the webhook or routing the alert nowhere."""
+    for _ in range(3):
+        tenant = make_tenant(stack, wait_for_ingest=False)
+        try:
+            async with httpx.AsyncClient(timeout=30) as client:
+                response = await send(client, tenant.webhook_url, tenant.secret, event_alert("9100001"))
+            assert response.status_code == 202, response.text
+            # Routed by the workspace's default channel, which the router may have learnt only now.
+            wait_until(lambda: len(tenant.slack_messages()) == 1, 60, what="the Slack message")
+        finally:
+            tenant.admin.close()
+
+
 async def test_slack_failures_are_retried_then_visible_in_delivery_health(stack) -> None:  # type: ignore[no-untyped-def]
     tenant = make_tenant(stack)
     # First post: rate limited twice (429 + Retry-After: 1), then delivered.

@@ -161,3 +161,24 @@ async def test_a_group_opened_and_updated_in_one_batch_is_posted_once_then_rewri
     states = await rows(uow, "SELECT request_id, state, message_ts FROM notifier.deliveries WHERE channel = :c", c=channel)
     assert {(r.request_id, r.state, r.message_ts) for r in states} == {(opened.id, "sent", message["ts"]),
                                                                       (updated.id, "sent", message["ts"])}
+
+
+async def test_a_workspace_connected_to_slack_a_moment_ago_is_delivered_after_catching_up(uow, slack) -> None:  # type: ignore[no-untyped-def]
+    """The request names a workspace whose Slack connection the config view has not applied yet."""
+    state, base_url = slack
+    channel = f"#c-{secrets.token_hex(3)}"
+    env = request(channel)
+    connections: dict[str, SlackClient] = {}
+    syncs: list[bool] = []
+
+    async def sync_config() -> bool:  # catching up applies the connection, as the config topic would
+        syncs.append(True)
+        connections["ws"] = SlackClient("xoxb-test", base_url)
+        return True
+
+    deliverer = NotificationDeliverer(uow, connections.get, sleep=no_sleep, sync_config=sync_config)
+    await deliverer.process([record(env)])
+    assert syncs == [True]
+    assert len([m for m in state.messages if m["channel"] == channel]) == 1
+    [(status,)] = await rows(uow, "SELECT state FROM notifier.deliveries WHERE request_id = :r", r=env.id)
+    assert status == "sent"

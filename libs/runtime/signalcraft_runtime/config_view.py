@@ -3,6 +3,10 @@
 The query API owns configuration and publishes it to the compacted `config` topic. Each service
 that needs it keeps this in-memory view, replayed from offset 0 at start; it is ready once it has
 caught up with the end offsets seen at start. Secrets stay encrypted until a service reads them.
+
+The view trails the topic by a fetch. Where that lag would turn a fresh write into a wrong answer
+(an alert for a workspace created a moment ago routed nowhere, a webhook for a new integration
+refused), the service calls `sync()`: a read-your-writes barrier up to the topic's current end.
 """
 
 from __future__ import annotations
@@ -56,12 +60,16 @@ class ConfigState:
 
 
 class ConfigView:
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, bootstrap_servers: str, fetch_max_wait_ms: int = 100) -> None:
         self._bootstrap = bootstrap_servers
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self.state = ConfigState()
         self.ready = asyncio.Event()
         self.changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
+        self._positions: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -72,10 +80,30 @@ class ConfigView:
     async def wait_ready(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self.ready.wait(), timeout)
 
+    async def sync(self, timeout: float = 5.0) -> bool:
+        """Return once the view has applied every record the config topic held when this was called.
+
+        False when that took longer than `timeout` (broker trouble): the caller goes on with what
+        it has, as it would without the barrier.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                async with self.changed:
+                    await self.changed.wait_for(lambda: self._consumer is not None)
+                assert self._consumer is not None
+                end = await self._consumer.end_offsets(self._partitions)
+                async with self.changed:
+                    await self.changed.wait_for(lambda: all(self._positions.get(tp, 0) >= end[tp] for tp in end))
+            return True
+        except TimeoutError:
+            log.warning("config view did not catch up in time", timeout_s=timeout)
+            return False
+
     async def _run(self) -> None:
         while True:
             consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                        auto_offset_reset="earliest", group_id=None)
+                                        auto_offset_reset="earliest", group_id=None,
+                                        fetch_max_wait_ms=self._fetch_max_wait_ms)
             try:
                 await consumer.start()
                 partitions = consumer.partitions_for_topic(str(Topic.CONFIG)) or set()
@@ -87,8 +115,9 @@ class ConfigView:
                 consumer.assign(tps)
                 await consumer.seek_to_beginning(*tps)
                 end = await consumer.end_offsets(tps)
-                if all(end[tp] == 0 for tp in tps):
-                    self.ready.set()
+                async with self.changed:
+                    self._consumer, self._partitions, self._positions = consumer, tps, {}
+                    self.changed.notify_all()
                 while True:
                     batch = await consumer.getmany(timeout_ms=500)
                     for records in batch.values():
@@ -97,17 +126,18 @@ class ConfigView:
                                 self.state.apply(decode(record.value))
                             except Exception as exc:
                                 log.error("bad config record skipped", offset=record.offset, error=repr(exc))
-                    if batch:
+                    positions = {tp: await consumer.position(tp) for tp in tps}
+                    if positions != self._positions:
                         async with self.changed:
+                            self._positions = positions
                             self.changed.notify_all()
-                    if not self.ready.is_set():
-                        positions = {tp: await consumer.position(tp) for tp in tps}
-                        if all(positions[tp] >= end[tp] for tp in tps):
-                            self.ready.set()
+                    if not self.ready.is_set() and all(positions[tp] >= end[tp] for tp in tps):
+                        self.ready.set()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("config view lost the broker, reconnecting", error=repr(exc))
                 await asyncio.sleep(1.0)
             finally:
+                self._consumer = None
                 await consumer.stop()

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -53,6 +53,26 @@ class ConsumerStats:
     duplicates: int = 0
     deadlettered: int = 0
     last_error: str | None = None
+    rebalances: int = 0  # completed joins of the consumer group; 0: not a member yet
+    partitions: list[str] = field(default_factory=list)
+
+
+class MembershipListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Notes each completed rebalance: a consumer is ready once it is a member of its group.
+
+    A member may be given no partition (more replicas than partitions) and is still ready: it
+    stands by, as Kafka intends.
+    """
+
+    def __init__(self, stats: ConsumerStats) -> None:
+        self._stats = stats
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self._stats.partitions = []
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._stats.rebalances += 1
+        self._stats.partitions = sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)
 
 
 @dataclass
@@ -108,7 +128,7 @@ async def _raw_body(message: Any) -> Any:
 
 
 def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: str, topics: Sequence[str],
-                      process: RecordsProcessor) -> None:
+                      process: RecordsProcessor, stats: ConsumerStats) -> None:
     """Subscribe `process` to polled batches; offsets are committed only after it returns.
 
     The decoder passes bytes through untouched: FastStream must not parse (and, failing, ack) a
@@ -130,6 +150,7 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
         heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
         max_poll_interval_ms=600_000,
         decoder=_raw_body,
+        listener=MembershipListener(stats),
     )
     async def on_batch(body: Any, message: KafkaMessage) -> None:
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
@@ -137,15 +158,17 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
 
 
 class CrashPoint:
-    """Fault injection: `os._exit` at the Nth pass, as a kill -9 there would. Off when N is 0."""
+    """Fault injection: `os._exit` as a kill -9 would, at the end of the pass that brings the records
+    processed to N. Counted in records rather than passes, since how records fall into batches
+    depends on timing. Off when N is 0."""
 
-    def __init__(self, after: int) -> None:
-        self._remaining = after
+    def __init__(self, after_records: int) -> None:
+        self._remaining = after_records
 
-    def passed(self) -> None:
-        if self._remaining > 0:
-            self._remaining -= 1
-            if self._remaining == 0:
+    def passed(self, records: int) -> None:
+        if self._remaining > 0 and records > 0:
+            self._remaining -= records
+            if self._remaining <= 0:
                 log.warning("crash point reached: exiting without cleanup")
                 os._exit(137)
 
@@ -160,12 +183,16 @@ class BatchConsumer:
     uow_factory: UnitOfWorkFactory
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     crash_point: CrashPoint = field(default_factory=lambda: CrashPoint(0))
+    # Runs before the batch's transaction opens, e.g. to bring the config view up to date.
+    prepare: Callable[[list[Envelope[Any]]], Awaitable[None]] | None = None
 
     def register(self, broker: KafkaBroker, settings: ServiceSettings) -> None:
-        subscribe_batches(broker, settings, self.group_id, self.topics, self.process)
+        subscribe_batches(broker, settings, self.group_id, self.topics, self.process, self.stats)
 
     async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
         items = decode_records(records)
+        if self.prepare is not None:
+            await self.prepare([i.envelope for i in items if i.envelope is not None])
         async for attempt in AsyncRetrying(
             wait=wait_exponential(multiplier=0.2, max=10.0), retry=retry_if_exception(is_transient), reraise=True
         ):
@@ -180,7 +207,7 @@ class BatchConsumer:
                     log.warning("batch failed, processing one by one", consumer=self.group_id, error=repr(exc))
                     await self._process_one_by_one(items)
         self.stats.batches += 1
-        self.crash_point.passed()  # committed in PostgreSQL, offsets not yet committed
+        self.crash_point.passed(len(items))  # committed in PostgreSQL, offsets not yet committed
 
     async def _process_together(self, items: list[DecodedRecord]) -> None:
         async with self.uow_factory() as uow:

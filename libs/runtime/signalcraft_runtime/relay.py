@@ -17,6 +17,7 @@ import zlib
 from typing import Any
 
 import psycopg
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .database import ServiceTables, libpq_url
@@ -143,6 +144,28 @@ class OutboxRelay:
             # By id, not by range: a row with a smaller id may commit later than the ones read here.
             await driver.execute(f'DELETE FROM "{self._tables.schema}".outbox WHERE id = ANY(%s)', [ids], prepare=True)
         self.published += len(ids)
+
+    async def wait_published(self, timeout: float = 5.0) -> bool:
+        """Wait until every outbox row committed before the call is on the broker, whichever replica
+        relays (it reads the table, not this process's state). False after `timeout`: the rows are
+        durable and will be published, just not yet."""
+        outbox = f'"{self._tables.schema}".outbox'
+        self.wake()
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._engine.connect() as conn:
+                    target = (await conn.execute(text(f"SELECT max(id) FROM {outbox}"))).scalar()
+                while target is not None:
+                    async with self._engine.connect() as conn:
+                        left = (await conn.execute(text(f"SELECT 1 FROM {outbox} WHERE id <= :target LIMIT 1"),
+                                                   {"target": target})).first()
+                    if left is None:
+                        break
+                    await asyncio.sleep(0.01)
+            return True
+        except TimeoutError:
+            log.warning("outbox not published in time", timeout_s=timeout)
+            return False
 
     async def relay_once(self) -> int:
         """Publish one batch of pending rows and wait for it, without the pipeline (for tests)."""

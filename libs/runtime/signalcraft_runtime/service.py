@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 
+from signalcraft_schemas import Envelope
+
 from .config_view import ConfigView
 from .consumer import BatchConsumer, CrashPoint
 from .crypto import SecretBox
@@ -55,7 +57,8 @@ class Service:
         self.schema = self.tables.schema
         self.engine = create_engine(self.settings.database_url, self.settings.db_pool_size)
         self.uow = UnitOfWorkFactory(self.engine, self.tables)
-        self.config = ConfigView(self.settings.kafka_bootstrap_servers) if self.needs_config else None
+        self.config = (ConfigView(self.settings.kafka_bootstrap_servers, self.settings.consumer_fetch_max_wait_ms)
+                       if self.needs_config else None)
         self.secrets = SecretBox(self.settings.secret_key) if self.settings.secret_key else None
         self._tracer = configure_tracing(self.name, self.settings.otlp_endpoint)
         # FastStream runs the subscribers; everything a service emits goes through its outbox relay,
@@ -78,9 +81,18 @@ class Service:
 
     def add_consumer(self, group_id: str, topics: list[str], handler: Any) -> BatchConsumer:
         consumer = BatchConsumer(group_id=group_id, topics=topics, handler=handler, uow_factory=self.uow,
-                                 crash_point=CrashPoint(self.settings.crash_after_batches))
+                                 crash_point=CrashPoint(self.settings.crash_after_records),
+                                 prepare=self.know_workspaces if self.config is not None else None)
         self.consumers.append(consumer)
         return consumer
+
+    async def know_workspaces(self, envelopes: list[Envelope[Any]]) -> None:
+        """An event from a workspace the config view has not seen yet was caused by a config write the
+        view trails behind (ingest accepted the alert, so the workspace exists): catch up first."""
+        assert self.config is not None
+        workspaces = self.config.state.workspaces
+        if any(e.workspace_id not in workspaces for e in envelopes):
+            await self.config.sync()
 
     def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(self._guard(coro, name), name=name)
@@ -158,6 +170,9 @@ class Service:
             checks["outbox_relay"] = f"retrying: {self.relay.last_error[:200]}"
         if self.config is not None:
             checks["config"] = "ok" if self.config.ready.is_set() else "catching up"
+        # Until it has joined its consumer group a replica processes nothing: not ready yet.
+        waiting = [getattr(c, "group_id", "?") for c in self.consumers if c.stats.rebalances == 0]
+        checks["consumer_groups"] = "ok" if not waiting else f"joining: {waiting}"
         dead = [t.get_name() for t in self._tasks if t.done()]
         checks["background"] = "ok" if not dead else f"stopped: {dead}"
         return checks

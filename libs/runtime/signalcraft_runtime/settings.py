@@ -40,7 +40,8 @@ class ServiceSettings(BaseSettings):
     publish_max_batch_bytes: int = Field(default=1_048_576, description="aiokafka producer batch size for the outbox relay")
     publish_linger_ms: int = Field(default=5, description="aiokafka producer linger for the outbox relay")
     relay_linger_ms: float = Field(default=25.0, description="After a wake-up the relay waits this long for more commits, to publish them together")
-    crash_after_batches: int = Field(
-        default=0, description="Fault injection for tests: exit abruptly after this many batches are committed "
-        "but before their offsets are (the notifier: after its Slack calls, before recording them). 0: off")
+    crash_after_records: int = Field(
+        default=0, description="Fault injection for tests: exit abruptly at the end of the batch that brings the "
+        "processed records to this many, once it is committed but before its offsets are (the notifier: after its "
+        "Slack calls, before recording them). Counted in records, so batching does not move it. 0: off")
     inbox_retention_days: int = Field(default=14, description="How long processed event ids are remembered (must exceed any redelivery delay)")

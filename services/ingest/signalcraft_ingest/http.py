@@ -6,6 +6,9 @@ unsupported shape 422, database unavailable 503; 202 once stored, 200 for a repe
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -22,7 +25,7 @@ from .domain.errors import (
 )
 from .domain.normalize import group_key_of
 from .integrations import IntegrationDirectory
-from .providers import Provider, WebhookRequest, get_provider
+from .providers import Integration, Provider, WebhookRequest, get_provider
 from .storage import Delivery, DeliveryWriter
 
 log = get_logger(__name__)
@@ -38,11 +41,32 @@ KEPT_HEADERS = ("content-type", "user-agent", "request-id", "sentry-hook-resourc
 class WebhookReceiver:
     """The steps every provider's webhook goes through; the routes below only pick the integration."""
 
-    def __init__(self, directory: IntegrationDirectory, writer: DeliveryWriter, context: Any, max_body_bytes: int) -> None:
+    def __init__(self, directory: IntegrationDirectory, writer: DeliveryWriter, context: Any, max_body_bytes: int,
+                 sync_config: Callable[[], Awaitable[bool]] | None = None) -> None:
         self.directory = directory
         self.writer = writer
         self.context = context
         self.max_body_bytes = max_body_bytes
+        self._sync_config = sync_config
+        self._sync_lock = asyncio.Lock()  # unknown ids, e.g. a scan, cost one config sync at a time
+
+    async def integration_for(self, provider_name: str, integration_id: str | None, webhook: WebhookRequest) -> Integration:
+        """The webhook's integration; one created a moment ago is found even if the view trailed it."""
+
+        def lookup() -> Integration:
+            return (self.directory.get(integration_id, provider_name) if integration_id
+                    else self.directory.by_secret_field(provider_name, webhook))
+
+        try:
+            return lookup()
+        except (UnknownIntegration, AuthenticationFailed):
+            if self._sync_config is None:
+                raise
+        async with self._sync_lock:
+            with suppress(UnknownIntegration, AuthenticationFailed):
+                return lookup()  # another request's sync brought it in meanwhile
+            await self._sync_config()
+        return lookup()
 
     async def read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -66,10 +90,7 @@ class WebhookReceiver:
                 body=body, headers={k.lower(): v for k, v in request.headers.items()},
                 query=dict(request.query_params), received_at=utcnow(),
             )
-            integration = (
-                self.directory.get(integration_id, provider_name) if integration_id
-                else self.directory.by_secret_field(provider_name, webhook)
-            )
+            integration = await self.integration_for(provider_name, integration_id, webhook)
             await provider.authenticate(webhook, integration, self.context)
             parsed = provider.parse(webhook, integration)
             # Before storing: a confirmation that fails is answered like a failed verification,

@@ -56,6 +56,7 @@ def create_service(settings: IngestSettings) -> Service:
         receiver = WebhookReceiver(
             IntegrationDirectory(svc.config.state, svc.secrets), writer,
             HttpProviderContext(client, settings.sns_cert_host_pattern), settings.max_body_bytes,
+            sync_config=svc.config.sync,
         )
         svc.app_state.receiver = receiver  # type: ignore[attr-defined]
 

@@ -134,9 +134,11 @@ class NotificationDeliverer:
 
     def __init__(self, uow: UnitOfWorkFactory, slack: Callable[[str], SlackClient | None], max_attempts: int = 5,
                  concurrency: int = 8, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 crash_point: CrashPoint | None = None) -> None:
+                 crash_point: CrashPoint | None = None,
+                 sync_config: Callable[[], Awaitable[bool]] | None = None) -> None:
         self._uow = uow
         self._slack = slack
+        self._sync_config = sync_config
         self._max_attempts = max_attempts
         self._gate = asyncio.Semaphore(concurrency)
         self._sleep = sleep
@@ -157,13 +159,15 @@ class NotificationDeliverer:
         pending = await self._retry_db(lambda: self._begin(list(requests.values())))
         if not pending:
             return  # every request of the batch was finished before (a redelivery)
+        if self._sync_config is not None and any(self._slack(p.env.workspace_id) is None for p in pending):
+            await self._sync_config()  # Slack connected a moment ago: the config view may trail that write
         originals = await self._retry_db(lambda: self._originals(
             {p.request.group.group_id for p in pending if p.request.kind != NotificationKind.NEW_GROUP}))
         by_key: dict[str, list[Pending]] = {}
         for p in pending:
             by_key.setdefault(p.env.key, []).append(p)
         await asyncio.gather(*(self._send_in_order(items, originals) for items in by_key.values()))
-        self._crash_point.passed()  # Slack has the messages; our record of them is not committed yet
+        self._crash_point.passed(len(pending))  # Slack has the messages; our record of them is not committed yet
         await self._retry_db(lambda: self._finish(pending))
         self.stats.processed += len(pending)
         self.stats.batches += 1

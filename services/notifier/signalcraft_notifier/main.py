@@ -27,7 +27,8 @@ class _SlackConsumer:
         self.stats = deliverer.stats
 
     def register(self, broker, settings) -> None:  # type: ignore[no-untyped-def]
-        subscribe_batches(broker, settings, self.group_id, [Topic.NOTIFICATIONS_REQUESTED], self.deliverer.process)
+        subscribe_batches(broker, settings, self.group_id, [Topic.NOTIFICATIONS_REQUESTED], self.deliverer.process,
+                          self.stats)
 
 
 def create_service(settings: NotifierSettings) -> Service:
@@ -38,7 +39,8 @@ def create_service(settings: NotifierSettings) -> Service:
     directory = SlackDirectory(service.config.state, service.secrets, settings.slack_base_url)
     deliverer = NotificationDeliverer(service.uow, directory.client_for, max_attempts=settings.slack_max_attempts,
                                       concurrency=settings.slack_concurrency,
-                                      crash_point=CrashPoint(settings.crash_after_batches))
+                                      crash_point=CrashPoint(settings.crash_after_records),
+                                      sync_config=service.config.sync)
     service.consumers.append(_SlackConsumer(deliverer))  # type: ignore[arg-type]
 
     async def close_slack(_: Service) -> None:

@@ -35,6 +35,12 @@ def _service(request: Request) -> Service:
     return request.app.state.service
 
 
+async def _published(request: Request) -> None:
+    """Answer a configuration change once it is on the config topic, not merely stored: a service
+    that then meets the new workspace or integration finds it there (`ConfigView.sync`)."""
+    await _service(request).relay.wait_published()
+
+
 def _config_event(data: EventData, workspace_id: str, key: str) -> Envelope[Any]:
     return Envelope.wrap(data, workspace_id=workspace_id, key=key, correlation_id=f"admin:{uuid.uuid4()}",
                          occurred_at=utcnow())
@@ -68,6 +74,7 @@ async def _save_workspace(request: Request, workspace_id: str, body: WorkspaceIn
             index_elements=[workspaces.c.workspace_id], set_={k: stmt.excluded[k] for k in row if k != "workspace_id"}))
         uow.emit(_config_event(WorkspaceConfigured(**row), workspace_id, f"workspace:{workspace_id}"))
         await uow.commit()
+    await _published(request)
     return row
 
 
@@ -111,6 +118,7 @@ async def create_integration(body: IntegrationIn, request: Request) -> dict[str,
             integration_id=integration_id, workspace_id=body.workspace_id, provider=body.provider, name=body.name,
             secret_encrypted=encrypted, options=body.options), body.workspace_id, f"integration:{integration_id}"))
         await uow.commit()
+    await _published(request)
     base = request.app.state.public_ingest_url.rstrip("/")
     result = {"integration_id": integration_id, "workspace_id": body.workspace_id, "provider": body.provider,
               "name": body.name, "webhook_url": f"{base}/webhooks/{body.provider}/{integration_id}", "secret": secret}
@@ -150,6 +158,7 @@ async def connect_slack(body: SlackIn, request: Request) -> dict[str, Any]:
                                               signing_secret_encrypted=signing, team_id=body.team_id),
                                body.workspace_id, f"slack:{body.workspace_id}"))
         await uow.commit()
+    await _published(request)
     return {"workspace_id": body.workspace_id, "connected": True}
 
 
@@ -195,6 +204,7 @@ async def _save_rule(request: Request, rule_id: str, body: RuleIn) -> dict[str, 
             index_elements=[routing_rules.c.rule_id], set_={"definition": definition, "updated_at": utcnow()}))
         uow.emit(_config_event(rule, body.workspace_id, f"rule:{rule_id}"))
         await uow.commit()
+    await _published(request)
     return definition
 
 
@@ -208,4 +218,5 @@ async def delete_rule(rule_id: str, request: Request) -> Response:
         uow.emit(_config_event(RoutingRuleDeleted(rule_id=rule_id, workspace_id=row.workspace_id), row.workspace_id,
                                f"rule:{rule_id}"))
         await uow.commit()
+    await _published(request)
     return Response(status_code=204)
