@@ -60,7 +60,9 @@ class ConfigState:
 
 
 class ConfigView:
-    def __init__(self, bootstrap_servers: str, fetch_max_wait_ms: int = 100) -> None:
+    # Config changes are rare and `sync()` covers freshness where it matters, so the view polls
+    # lazily: on Tansu every fetch costs storage reads, in every service, all the time.
+    def __init__(self, bootstrap_servers: str, fetch_max_wait_ms: int = 500) -> None:
         self._bootstrap = bootstrap_servers
         self._fetch_max_wait_ms = fetch_max_wait_ms
         self.state = ConfigState()

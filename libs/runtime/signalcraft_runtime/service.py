@@ -57,8 +57,7 @@ class Service:
         self.schema = self.tables.schema
         self.engine = create_engine(self.settings.database_url, self.settings.db_pool_size)
         self.uow = UnitOfWorkFactory(self.engine, self.tables)
-        self.config = (ConfigView(self.settings.kafka_bootstrap_servers, self.settings.consumer_fetch_max_wait_ms)
-                       if self.needs_config else None)
+        self.config = ConfigView(self.settings.kafka_bootstrap_servers) if self.needs_config else None
         self.secrets = SecretBox(self.settings.secret_key) if self.settings.secret_key else None
         self._tracer = configure_tracing(self.name, self.settings.otlp_endpoint)
         # FastStream runs the subscribers; everything a service emits goes through its outbox relay,
