@@ -3,7 +3,8 @@
 Prints, for this machine:
   1. sustained webhook ingest (alerts/s), counted only once every accepted alert is durable in
      PostgreSQL *and* grouped (summed from grouping's own state), with wrk as the load generator;
-  2. at a fixed 500 alerts/s (open loop): webhook 2xx latency p50/p99, and webhook -> Slack call
+  2. once the sustained phase's backlog has drained everywhere (read models, debounced updates,
+     Slack), at a fixed 500 alerts/s (open loop): webhook 2xx latency p50/p99, and webhook -> Slack call
      latency p50/p99 (recorded by the notifier when Slack answers, from the webhook's receipt);
   3. the resident memory (RSS) of the whole stack: services, broker, S3 server, PostgreSQL;
   4. the load generator's own CPU share, so its cost is visible next to the figures.
@@ -107,6 +108,34 @@ def stored_alerts(database_url: str, integration_id: str) -> int:
         row = conn.execute("SELECT coalesce(sum(alert_count), 0) FROM ingest.deliveries WHERE integration_id = %s",
                            (integration_id,)).fetchone()
     return int(row[0]) if row else 0
+
+
+SCHEMAS = ("ingest", "grouping", "router", "notifier", "escalator", "query")
+
+
+def pipeline_idle(database_url: str, workspace_id: str, alerts: int) -> bool:
+    """Nothing left in flight: every alert in the read model, no debounced update pending, every
+    outbox empty, no Slack call half-done."""
+    with psycopg.connect(database_url) as conn:
+        projected = conn.execute("SELECT count(*) FROM query.alerts WHERE workspace_id = %s", (workspace_id,)).fetchone()
+        pending = conn.execute("SELECT count(*) FROM grouping.group_heads WHERE pending_cause IS NOT NULL").fetchone()
+        sending = conn.execute("SELECT count(*) FROM notifier.deliveries WHERE state = 'sending'").fetchone()
+        outboxes = [conn.execute(f'SELECT count(*) FROM "{s}".outbox').fetchone() for s in SCHEMAS]
+    return (projected is not None and projected[0] >= alerts and pending == (0,) and sending == (0,)
+            and all(o == (0,) for o in outboxes))
+
+
+def wait_settled(database_url: str, workspace_id: str, alerts: int, quiet_checks: int = 3) -> None:
+    """The latency phase must not start while the sustained phase's backlog still drains downstream
+    (read models, debounced updates, Slack): wait until the pipeline stays idle for a few seconds."""
+    quiet = 0
+
+    def idle_long_enough() -> bool:
+        nonlocal quiet
+        quiet = quiet + 1 if pipeline_idle(database_url, workspace_id, alerts) else 0
+        return quiet >= quiet_checks
+
+    wait_until(idle_long_enough, 600, interval=1.0, what="the pipeline to drain")
 
 
 def ensure_wrk() -> str | None:
@@ -256,9 +285,12 @@ def main() -> None:
                    what="every accepted alert grouped")
         drained = time.monotonic() - load_started
         durable = stored_alerts(stack.database_url, integration["integration_id"])
+        wait_settled(stack.database_url, "bench", durable)
+        settled = time.monotonic() - load_started
         results["sustained"] = {
             "accepted_alerts": accepted, "non_2xx": sustained["non_2xx"], "socket_errors": sustained["socket_errors"],
             "load_seconds": round(sustained["wall_s"], 1), "until_all_grouped_seconds": round(drained, 1),
+            "until_pipeline_idle_seconds": round(settled, 1),
             "accept_rate_per_s": round(accepted / sustained["wall_s"]),
             "durable_and_grouped_rate_per_s": round(accepted / drained),
             "stored_in_postgres": durable - 1, "latency_p50_ms": sustained["p50_ms"], "latency_p99_ms": sustained["p99_ms"],
@@ -322,7 +354,7 @@ def main() -> None:
     s, r, m = results["sustained"], results["at_fixed_rate"], results["memory"]
     print(f"""
 SignalCraft ingest benchmark ({results['machine']['cores']} cores, durable stack: Tansu on SeaweedFS S3, PostgreSQL fsync on)
-  sustained, durable + grouped : {s['durable_and_grouped_rate_per_s']} alerts/s  ({s['accepted_alerts']} alerts; all grouped {s['until_all_grouped_seconds']}s after load start; 2xx rate {s['accept_rate_per_s']}/s; non-2xx {s['non_2xx']})
+  sustained, durable + grouped : {s['durable_and_grouped_rate_per_s']} alerts/s  ({s['accepted_alerts']} alerts; all grouped {s['until_all_grouped_seconds']}s, pipeline idle {s['until_pipeline_idle_seconds']}s after load start; 2xx rate {s['accept_rate_per_s']}/s; non-2xx {s['non_2xx']})
       wrk latency under max load : p50 {s['latency_p50_ms']:.1f} ms, p99 {s['latency_p99_ms']:.1f} ms; wrk CPU share {s['generator_cpu_share']:.1%}
   at {r['rate_per_s']:.0f} alerts/s (open loop)  : webhook 2xx p50 {r['webhook_2xx_p50_ms']} ms, p99 {r['webhook_2xx_p99_ms']} ms ({r['ok']}/{r['sent']} ok)
       webhook -> Slack call      : p50 {r['webhook_to_slack_p50_ms']} ms, p99 {r['webhook_to_slack_p99_ms']} ms over {r['slack_messages']} messages; generator CPU share {r['generator_cpu_share']:.1%}
