@@ -78,12 +78,22 @@ class Service:
         self.broker_started = False
         self._tasks: list[asyncio.Task[Any]] = []
 
-    def add_consumer(self, group_id: str, topics: list[str], handler: Any) -> BatchConsumer:
+    def add_consumer(self, group_id: str, topics: list[str], handler: Any,
+                     sync_config_every_batch: bool = False) -> BatchConsumer:
+        """`sync_config_every_batch`: the handler's decisions must reflect every configuration change
+        made before its events arrived (routing rules), at one broker round trip per batch.
+        Otherwise the config view is brought up to date only for workspaces it has not seen."""
+        prepare = None
+        if self.config is not None:
+            prepare = self.sync_config if sync_config_every_batch else self.know_workspaces
         consumer = BatchConsumer(group_id=group_id, topics=topics, handler=handler, uow_factory=self.uow,
-                                 crash_point=CrashPoint(self.settings.crash_after_records),
-                                 prepare=self.know_workspaces if self.config is not None else None)
+                                 crash_point=CrashPoint(self.settings.crash_after_records), prepare=prepare)
         self.consumers.append(consumer)
         return consumer
+
+    async def sync_config(self, envelopes: list[Envelope[Any]]) -> None:
+        assert self.config is not None
+        await self.config.sync()
 
     async def know_workspaces(self, envelopes: list[Envelope[Any]]) -> None:
         """An event from a workspace the config view has not seen yet was caused by a config write the

@@ -25,7 +25,8 @@ def create_service(settings: RouterSettings) -> Service:
         assert service.config is not None
         await handle_batch(uow, envelopes, service.config.state)
 
-    service.add_consumer("router", [Topic.GROUPS_EVENTS], on_batch)
+    # A rule saved a moment before an alert must route it: the user tests a new rule exactly so.
+    service.add_consumer("router", [Topic.GROUPS_EVENTS], on_batch, sync_config_every_batch=True)
     return service
 
 
