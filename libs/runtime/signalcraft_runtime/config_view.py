@@ -69,7 +69,9 @@ class ConfigView:
         self.ready = asyncio.Event()
         self.changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
-        self._consumer: AIOKafkaConsumer | None = None
+        # Asks for end offsets on a connection of its own: a broker answers a connection's requests in
+        # order, so on the tailing consumer's connection the question would wait behind its long poll.
+        self._probe: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
 
@@ -91,9 +93,9 @@ class ConfigView:
         try:
             async with asyncio.timeout(timeout):
                 async with self.changed:
-                    await self.changed.wait_for(lambda: self._consumer is not None)
-                assert self._consumer is not None
-                end = await self._consumer.end_offsets(self._partitions)
+                    await self.changed.wait_for(lambda: self._probe is not None)
+                assert self._probe is not None
+                end = await self._probe.end_offsets(self._partitions)
                 async with self.changed:
                     await self.changed.wait_for(lambda: all(self._positions.get(tp, 0) >= end[tp] for tp in end))
             return True
@@ -106,8 +108,10 @@ class ConfigView:
             consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
                                         auto_offset_reset="earliest", group_id=None,
                                         fetch_max_wait_ms=self._fetch_max_wait_ms)
+            probe = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None)
             try:
                 await consumer.start()
+                await probe.start()
                 partitions = consumer.partitions_for_topic(str(Topic.CONFIG)) or set()
                 while not partitions:
                     await asyncio.sleep(0.5)
@@ -118,7 +122,7 @@ class ConfigView:
                 await consumer.seek_to_beginning(*tps)
                 end = await consumer.end_offsets(tps)
                 async with self.changed:
-                    self._consumer, self._partitions, self._positions = consumer, tps, {}
+                    self._probe, self._partitions, self._positions = probe, tps, {}
                     self.changed.notify_all()
                 while True:
                     batch = await consumer.getmany(timeout_ms=500)
@@ -141,5 +145,6 @@ class ConfigView:
                 log.warning("config view lost the broker, reconnecting", error=repr(exc))
                 await asyncio.sleep(1.0)
             finally:
-                self._consumer = None
+                self._probe = None
                 await consumer.stop()
+                await probe.stop()
