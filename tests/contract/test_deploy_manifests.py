@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from docker_engine import docker_available
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -203,18 +204,9 @@ def test_helm_lint_and_template() -> None:
     assert "set " in missing.stderr, missing.stderr
 
 
-def _docker_daemon_answers() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 @pytest.mark.docker
 def test_docker_compose_config_is_valid() -> None:
-    if not _docker_daemon_answers():
+    if not docker_available():
         pytest.skip("no Docker daemon answers `docker info`: `docker compose config -q` not run")
     if subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=20).returncode != 0:
         pytest.skip("the docker compose plugin is not installed: `docker compose config -q` not run")

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 
 import pytest
+from docker_engine import docker_available
 
 from signalcraft_devstack.broker import TansuBroker
 from signalcraft_devstack.postgres import EmbeddedPostgres
@@ -26,16 +24,6 @@ from signalcraft_devstack.stack import create_database_on
 
 pytestmark = pytest.mark.integration
 BACKENDS = ["embedded", pytest.param("testcontainers", marks=pytest.mark.docker)]
-
-
-@cache
-def docker_available() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 def require_docker() -> None:

@@ -92,17 +92,7 @@ async def test_relay_publishes_committed_events_in_order_and_empties_the_outbox(
         pass
     await publisher.stop()
     assert await count(engine, f'SELECT count(*) FROM "{schema}".outbox') == 0
-    consumer = AIOKafkaConsumer("config", bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest",
-                                group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    received: list[Envelope[Any]] = []
-    try:
-        async with asyncio.timeout(30):
-            while len(received) < 50:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    received += [decode(r.value) for r in records if r.key == key.encode()]
-    finally:
-        await consumer.stop()
+    received = await consume_keyed(bootstrap_servers, key, 50)
     assert [e.id for e in received] == [e.id for e in sent]  # same key, same partition, commit order
     await engine.dispose()
 

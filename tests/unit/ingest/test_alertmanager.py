@@ -125,3 +125,9 @@ def test_unsupported_shapes_are_refused(body: dict[str, Any]) -> None:
 def test_truncated_alerts_are_noted() -> None:
     parsed = PROVIDER.parse(make_request({**payload(alert()), "truncatedAlerts": 3}), make_integration("alertmanager"))
     assert parsed.note == "3 alerts truncated by max_alerts"
+
+
+@pytest.mark.parametrize(("truncated", "note"), [(3, "3 alerts truncated by max_alerts"), (0, None), ("3", None)])
+def test_alerts_left_out_by_max_alerts_are_noted(truncated: Any, note: str | None) -> None:
+    parsed = PROVIDER.parse(make_request({**payload(alert()), "truncatedAlerts": truncated}), make_integration("alertmanager"))
+    assert parsed.note == note

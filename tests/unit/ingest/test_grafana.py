@@ -107,3 +107,8 @@ def test_a_rule_named_test_alert_is_not_a_test_notification() -> None:
     body = payload({"alertname": "Test alert", "test": "true"}, group_key='{}/{test="true"}:{}')
     [alert] = PROVIDER.parse(make_request(body), make_integration("grafana")).alerts
     assert not alert.is_test
+
+
+def test_alerts_left_out_by_max_alerts_are_noted() -> None:
+    parsed = PROVIDER.parse(make_request({**payload(), "truncatedAlerts": 2}), make_integration("grafana"))
+    assert parsed.note == "2 alerts truncated by max_alerts"

@@ -134,12 +134,16 @@ class AlertmanagerProvider:
             raise UnsupportedPayload("Alertmanager webhook: 'alerts' must be a list")
         normalized = [_alert(as_mapping(alert, f"alerts[{index}]"), index, payload, request, integration)
                       for index, alert in enumerate(alerts)]
-        truncated = payload.get("truncatedAlerts")
-        note = f"{truncated} alerts truncated by max_alerts" if isinstance(truncated, int) and truncated > 0 else None
-        return ParsedWebhook(alerts=normalized, delivery_key=None, note=note)
+        return ParsedWebhook(alerts=normalized, delivery_key=None, note=truncation_note(payload))
 
     def error_body(self, status: int, reason: str) -> Mapping[str, Any] | None:
         return None
+
+
+def truncation_note(payload: Mapping[str, Any]) -> str | None:
+    """Alertmanager's (and Grafana's) `truncatedAlerts`: alerts the sender left out (`max_alerts`)."""
+    truncated = payload.get("truncatedAlerts")
+    return f"{truncated} alerts truncated by max_alerts" if isinstance(truncated, int) and truncated > 0 else None
 
 
 class AlertFields(NamedTuple):

@@ -38,7 +38,7 @@ from ..domain.errors import AuthenticationFailed, UnsupportedPayload
 from ..domain.normalize import (
     MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, as_mapping, clip, normalize_environment, severity_from_word,
 )
-from .alertmanager import alert_fields, auth_mode, text, verify_authorization_header
+from .alertmanager import alert_fields, auth_mode, text, truncation_note, verify_authorization_header
 from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest, json_object, verify_hex_signature
 
 SOURCE = "grafana"
@@ -69,9 +69,7 @@ class GrafanaProvider:
         test_group = isinstance(payload.get("groupKey"), str) and bool(TEST_GROUP_KEY.match(payload["groupKey"]))
         normalized = [_alert(as_mapping(alert, f"alerts[{index}]"), index, payload, test_group, request, integration)
                       for index, alert in enumerate(alerts)]
-        truncated = payload.get("truncatedAlerts")
-        note = f"{truncated} alerts truncated by max_alerts" if isinstance(truncated, int) and truncated > 0 else None
-        return ParsedWebhook(alerts=normalized, delivery_key=None, note=note)
+        return ParsedWebhook(alerts=normalized, delivery_key=None, note=truncation_note(payload))
 
     def error_body(self, status: int, reason: str) -> Mapping[str, Any] | None:
         return None
