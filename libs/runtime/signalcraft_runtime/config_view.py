@@ -36,7 +36,6 @@ class ConfigState:
     integrations: dict[str, IntegrationConfigured] = field(default_factory=dict)
     slack: dict[str, SlackConnected] = field(default_factory=dict)
     rules: dict[str, RoutingRuleSaved] = field(default_factory=dict)
-    version: int = 0
 
     def apply(self, envelope: Envelope[Any]) -> None:
         data = envelope.data
@@ -50,13 +49,10 @@ class ConfigState:
             self.rules[data.rule_id] = data
         elif isinstance(data, RoutingRuleDeleted):
             self.rules.pop(data.rule_id, None)
-        self.version += 1
 
     def rules_for(self, workspace_id: str) -> list[RoutingRuleSaved]:
-        return sorted(
-            (r for r in self.rules.values() if r.workspace_id == workspace_id and r.enabled),
-            key=lambda r: (r.position, r.rule_id),
-        )
+        """The workspace's rules; which apply, and in what order, is the router's `route` to say."""
+        return [r for r in self.rules.values() if r.workspace_id == workspace_id]
 
 
 class ConfigView:

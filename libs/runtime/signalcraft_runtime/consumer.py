@@ -120,6 +120,23 @@ def deadletter(consumer: str, item: DecodedRecord, error: str) -> Envelope[Any]:
                          correlation_id=f"{record.topic}:{record.partition}:{record.offset}", occurred_at=utcnow())
 
 
+def transient_retrying() -> AsyncRetrying:
+    """Wait out infrastructure trouble (the database down) as long as it lasts; raise anything else."""
+    return AsyncRetrying(wait=wait_exponential(multiplier=0.2, max=10.0), retry=retry_if_exception(is_transient),
+                         reraise=True)
+
+
+async def deadletter_once(uow_factory: UnitOfWorkFactory, consumer: str, item: DecodedRecord, error: str) -> bool:
+    """Dead-letter `item` in a transaction of its own, unless a delivery of it was dead-lettered before."""
+    async with uow_factory() as uow:
+        claim = item.envelope.id if item.envelope is not None else deadletter_id(consumer, item.record)
+        if not await uow.claim([claim]):
+            return False
+        uow.emit(deadletter(consumer, item, error))
+        await uow.commit()
+    return True
+
+
 RecordsProcessor = Callable[[list[ConsumerRecord[Any, Any]]], Awaitable[None]]
 
 
@@ -193,9 +210,7 @@ class BatchConsumer:
         items = decode_records(records)
         if self.prepare is not None:
             await self.prepare([i.envelope for i in items if i.envelope is not None])
-        async for attempt in AsyncRetrying(
-            wait=wait_exponential(multiplier=0.2, max=10.0), retry=retry_if_exception(is_transient), reraise=True
-        ):
+        async for attempt in transient_retrying():
             with attempt:
                 try:
                     await self._process_together(items)
@@ -241,10 +256,6 @@ class BatchConsumer:
                     raise
                 log.error("message dead-lettered", consumer=self.group_id, topic=item.record.topic,
                           offset=item.record.offset, error=repr(exc))
-                async with self.uow_factory() as uow:
-                    if item.envelope is not None:
-                        await uow.claim([item.envelope.id])
-                    uow.emit(deadletter(self.group_id, item, f"{type(exc).__name__}: {exc}"))
-                    await uow.commit()
-                self.stats.deadlettered += 1
+                if await deadletter_once(self.uow_factory, self.group_id, item, f"{type(exc).__name__}: {exc}"):
+                    self.stats.deadlettered += 1
                 self.stats.last_error = repr(exc)

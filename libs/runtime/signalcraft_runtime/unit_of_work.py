@@ -28,7 +28,6 @@ class UnitOfWork:
         self._on_commit = on_commit
         self._pending: list[dict[str, Any]] = []
         self._conn: AsyncConnection | None = None
-        self.committed = False
 
     @property
     def connection(self) -> AsyncConnection:
@@ -62,12 +61,11 @@ class UnitOfWork:
         )
         return {row[0] for row in await cursor.fetchall()}
 
-    def emit(self, envelope: Envelope[Any], topic: str | None = None) -> None:
-        """Stage an event for the outbox; written at commit, published by the relay after it."""
-        model = EVENT_TYPES[envelope.type]
+    def emit(self, envelope: Envelope[Any]) -> None:
+        """Stage an event for the outbox (its type's topic); written at commit, published by the relay after it."""
         self._pending.append(
             {
-                "topic": str(topic or model.TOPIC),
+                "topic": str(EVENT_TYPES[envelope.type].TOPIC),
                 "key": envelope.key,
                 "event_id": envelope.id,
                 "event_type": envelope.type,
@@ -102,7 +100,6 @@ class UnitOfWork:
         await conn.commit()
         had_events = bool(self._pending)
         self._pending = []
-        self.committed = True
         if had_events and self._on_commit:
             self._on_commit()
 

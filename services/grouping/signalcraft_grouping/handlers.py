@@ -19,7 +19,7 @@ from signalcraft_schemas.events import AlertNormalized, CloseQuietGroup, GroupOp
 from .domain.group import (
     DEFAULT_DEDUP_WINDOW, GroupEvent, Published, close_quiet, coalesce, decide, evolve, publish_update_now,
 )
-from .repository import GroupRepository, Head, HeadKey
+from .repository import GroupRepository, Head
 
 
 def dedup_window(config: ConfigState | None, workspace_id: str) -> timedelta:
@@ -39,7 +39,6 @@ async def handle_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]], config: 
     keys = {(e.workspace_id, e.data.group_key) for e in envelopes if isinstance(e.data, (AlertNormalized, CloseQuietGroup))}
     heads = await repo.load(keys)
     emitted: list[tuple[GroupEvent, Envelope[Any]]] = []
-    head_of: dict[Any, HeadKey] = {}
     for env in envelopes:
         data = env.data
         if not isinstance(data, (AlertNormalized, CloseQuietGroup)):
@@ -65,10 +64,9 @@ async def handle_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]], config: 
                 head = heads[head_key] = Head(state)
             head.snapshot, head.dirty = state, True
             current = state
-            head_of[event.group.group_id] = head_key
             emitted.append((event, env))
     for event, cause in coalesce(emitted):
-        head = heads[head_of.get(event.group.group_id, (cause.workspace_id, event.group.group_key))]
+        head = heads[(cause.workspace_id, event.group.group_key)]  # every event is about its cause's group key
         if isinstance(event, GroupUpdated) and event.group.group_id == head.snapshot.group_id and not publish_update_now(
                 event, head.published_for(event.group.group_id), now, debounce):
             head.pending_cause = {"id": str(cause.id), "correlation_id": cause.correlation_id}
@@ -86,7 +84,7 @@ async def flush_pending_updates(uow_factory: UnitOfWorkFactory, debounce: timede
     now = now or utcnow()
     async with uow_factory() as uow:
         repo = GroupRepository(uow.connection)
-        rows = await repo.due_for_flush(now, now - debounce, limit)
+        rows = await repo.due_for_flush(now - debounce, limit)
         for row in rows:
             head = Head(GroupSnapshot.model_validate(row.snapshot),
                         Published(row.published_count, Severity(row.published_severity), row.published_at))

@@ -88,7 +88,7 @@ class GroupRepository:
             values,
         )
 
-    async def due_for_flush(self, now: datetime, debounce_before: datetime, limit: int) -> list[Any]:
+    async def due_for_flush(self, debounce_before: datetime, limit: int) -> list[Any]:
         return list(await self._conn.execute(
             select(group_heads).where(and_(group_heads.c.pending_cause.is_not(None), group_heads.c.published_at <= debounce_before))
             .order_by(group_heads.c.published_at).limit(limit).with_for_update(skip_locked=True)

@@ -112,12 +112,12 @@ class WebhookReceiver:
         correlation = str(delivery_id)
         events = [
             Envelope.wrap(
-                AlertNormalized(alert=alert, group_key=group_key_of(alert), integration_id=integration.integration_id,
+                AlertNormalized(alert=alert, group_key=group_key, integration_id=integration.integration_id,
                                 delivery_id=correlation),
-                workspace_id=integration.workspace_id, key=group_key_of(alert), correlation_id=correlation,
+                workspace_id=integration.workspace_id, key=group_key, correlation_id=correlation,
                 occurred_at=webhook.received_at,
             )
-            for alert in parsed.alerts
+            for alert, group_key in ((a, group_key_of(a)) for a in parsed.alerts)  # a sha256 each: once
         ]
         delivery = Delivery(
             delivery_id=delivery_id, integration_id=integration.integration_id, workspace_id=integration.workspace_id,

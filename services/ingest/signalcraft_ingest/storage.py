@@ -66,14 +66,6 @@ class Delivery:
     events: list[Envelope[Any]]
     accepted: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
-    def row(self) -> dict[str, Any]:
-        return {
-            "delivery_id": self.delivery_id, "integration_id": self.integration_id,
-            "workspace_id": self.workspace_id, "provider": self.provider, "delivery_key": self.delivery_key,
-            "received_at": self.received_at, "headers": self.headers, "body": self.body,
-            "alert_count": len(self.events),
-        }
-
 
 class DeliveryWriter:
     """Group-commits deliveries. `store` returns True when stored, False for a known repeat."""

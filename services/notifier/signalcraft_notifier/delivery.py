@@ -21,12 +21,12 @@ from uuid import UUID
 from aiokafka import ConsumerRecord
 from sqlalchemy import BigInteger, Column, DateTime, Float, Integer, Table, Text, Uuid, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, retry_if_result, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt, wait_exponential
 
 from signalcraft_runtime.clock import utcnow
 from signalcraft_runtime.config_view import ConfigState
 from signalcraft_runtime.consumer import (
-    ConsumerStats, CrashPoint, DecodedRecord, deadletter, deadletter_id, decode_records, is_transient,
+    ConsumerStats, CrashPoint, DecodedRecord, deadletter_once, decode_records, transient_retrying,
 )
 from signalcraft_runtime.crypto import SecretBox
 from signalcraft_runtime.database import ServiceTables
@@ -44,6 +44,7 @@ from .slack_client import CallOutcome, SlackClient
 log = get_logger(__name__)
 
 SCHEMA = "notifier"
+CONSUMER_GROUP = "notifier"
 tables = ServiceTables(SCHEMA)
 deliveries = Table(
     "deliveries", tables.metadata,
@@ -186,18 +187,13 @@ class NotificationDeliverer:
                 originals[p.request.group.group_id] = (p.request.channel, p.outcome.ts)
 
     async def _retry_db(self, step: Callable[[], Awaitable[Any]]) -> Any:
-        async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.2, max=10), retry=retry_if_exception(is_transient), reraise=True):
+        async for attempt in transient_retrying():
             with attempt:
                 return await step()
 
     async def _deadletter(self, item: DecodedRecord, error: str) -> None:
-        async with self._uow() as uow:
-            claim = item.envelope.id if item.envelope is not None else deadletter_id("notifier", item.record)
-            if not await uow.claim([claim]):
-                return  # already dead-lettered before a redelivery
-            uow.emit(deadletter("notifier", item, error))
-            await uow.commit()
-        self.stats.deadlettered += 1
+        if await deadletter_once(self._uow, CONSUMER_GROUP, item, error):
+            self.stats.deadlettered += 1
 
     async def _begin(self, envs: list[Envelope[Any]]) -> list[Pending]:
         """Record `sending` for requests seen for the first time; skip the finished ones."""

@@ -9,7 +9,7 @@ from signalcraft_runtime.service import Service
 from signalcraft_runtime.settings import ServiceSettings
 from signalcraft_schemas import Topic
 
-from .delivery import NotificationDeliverer, SlackDirectory, tables
+from .delivery import CONSUMER_GROUP, NotificationDeliverer, SlackDirectory, tables
 
 
 class NotifierSettings(ServiceSettings):
@@ -20,7 +20,7 @@ class NotifierSettings(ServiceSettings):
 
 
 class _SlackConsumer:
-    group_id = "notifier"
+    group_id = CONSUMER_GROUP
 
     def __init__(self, deliverer: NotificationDeliverer) -> None:
         self.deliverer = deliverer
