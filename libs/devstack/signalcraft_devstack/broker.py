@@ -42,7 +42,6 @@ class SeaweedS3:
 
     data_dir: Path
     log_dir: Path
-    s3_port: int = 0
     process: ManagedProcess | None = None
     ports: dict[str, int] = field(default_factory=dict)
 
@@ -51,9 +50,6 @@ class SeaweedS3:
         names = ["master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc",
                  "admin", "admin.grpc"]
         self.ports = dict(zip(names, free_ports(len(names))))
-        if self.s3_port:
-            self.ports["s3"] = self.s3_port
-        self.s3_port = self.ports["s3"]
         argv = [
             weed_binary(), "mini", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
@@ -69,7 +65,7 @@ class SeaweedS3:
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.s3_port}/"
+        url = f"{self.endpoint}/"
         while time.monotonic() < deadline:
             assert self.process is not None
             if not self.process.alive():
@@ -85,7 +81,7 @@ class SeaweedS3:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.s3_port}"
+        return f"http://127.0.0.1:{self.ports['s3']}"
 
     def stop(self) -> None:
         if self.process:

@@ -15,7 +15,6 @@ class ManagedProcess:
     argv: list[str]
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
-    cwd: Path | None = None
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "ManagedProcess":
@@ -27,7 +26,7 @@ class ManagedProcess:
         # stdin from /dev/null: CI runs us with no standard input, and a child must not inherit
         # whatever descriptor happens to sit at 0 then.
         self.popen = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd,
+            self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
             start_new_session=True,
         )
         log.close()

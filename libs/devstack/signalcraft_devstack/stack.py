@@ -124,7 +124,7 @@ class Stack:
             "SIGNALCRAFT_CONSUMER_SESSION_TIMEOUT_MS": str(self.options.session_timeout_ms),
             "SIGNALCRAFT_CONSUMER_HEARTBEAT_INTERVAL_MS": str(self.options.heartbeat_interval_ms),
             "SIGNALCRAFT_ADMIN_TOKEN": self.admin_token,
-            "SIGNALCRAFT_PUBLIC_INGEST_URL": f"http://127.0.0.1:{self.ports.get('ingest', 8001)}",
+            "SIGNALCRAFT_PUBLIC_INGEST_URL": self.url("ingest"),
             "SIGNALCRAFT_SLACK_BASE_URL": f"{self.slack_url}/api/",
             # One broker on one machine: partitions add no parallelism, and Tansu on S3 writes one
             # object per partition batch, so 2 partitions cost half the storage writes of 8.

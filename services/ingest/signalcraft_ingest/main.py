@@ -15,6 +15,7 @@ from signalcraft_runtime.settings import ServiceSettings
 from .context import HttpProviderContext
 from .http import WebhookReceiver, webhook_router
 from .integrations import IntegrationDirectory
+from .providers.cloudwatch import DEFAULT_CERT_HOST_PATTERN
 from .storage import DeliveryWriter, tables
 
 
@@ -22,7 +23,7 @@ class IngestSettings(ServiceSettings):
     http_port: int = 8001
     max_body_bytes: int = 1_048_576
     group_commit_linger_ms: float = 2.0
-    sns_cert_host_pattern: str = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
+    sns_cert_host_pattern: str = DEFAULT_CERT_HOST_PATTERN
     sns_ca_bundle: str | None = Field(
         default=None,
         description=(

@@ -18,9 +18,8 @@ from collections import OrderedDict
 import httpx
 
 from ..domain.errors import AuthenticationFailed, ProviderUnavailable
-from ..providers.cloudwatch import check_https_url
+from ..providers.cloudwatch import DEFAULT_CERT_HOST_PATTERN, check_https_url
 
-DEFAULT_HOST_PATTERN = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
 DEFAULT_MAX_BYTES = 16 * 1024  # SNS certificates are about 2 KB
 DEFAULT_CACHE_SIZE = 32
 PEM_CERTIFICATE_MARKER = b"-----BEGIN CERTIFICATE-----"
@@ -33,7 +32,7 @@ class SnsRequestFailed(ProviderUnavailable):
 class SnsCertificateFetcher:
     """`fetch_certificate(url) -> PEM bytes` for ProviderContext, with an allow-list and an LRU cache."""
 
-    def __init__(self, client: httpx.AsyncClient, host_pattern: str = DEFAULT_HOST_PATTERN,
+    def __init__(self, client: httpx.AsyncClient, host_pattern: str = DEFAULT_CERT_HOST_PATTERN,
                  max_bytes: int = DEFAULT_MAX_BYTES, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self._client = client
         self._host_pattern = re.compile(host_pattern)
@@ -81,7 +80,7 @@ class SnsCertificateFetcher:
 
 
 async def confirm_subscription(client: httpx.AsyncClient, url: str,
-                               host_pattern: str = DEFAULT_HOST_PATTERN) -> None:
+                               host_pattern: str = DEFAULT_CERT_HOST_PATTERN) -> None:
     """GET an SNS SubscribeURL (the `confirm_subscription` side effect), after re-checking its host.
 
     Raises AuthenticationFailed for a URL outside the policy, SnsRequestFailed when SNS cannot be

@@ -36,7 +36,7 @@ from signalcraft_schemas import NormalizedAlert, Severity
 
 from ..domain.errors import AuthenticationFailed, UnsupportedPayload
 from ..domain.normalize import (
-    MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, as_mapping, clip, normalize_environment, severity_from_word,
+    MAX_DESCRIPTION_LENGTH, MAX_TAGS, MAX_TITLE_LENGTH, as_mapping, clip, normalize_environment, severity_from_word,
 )
 from .alertmanager import alert_fields, auth_mode, text, truncation_note, verify_authorization_header
 from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest, json_object, verify_hex_signature
@@ -120,9 +120,8 @@ def _alert(alert: Mapping[str, Any], index: int, payload: Mapping[str, Any], tes
     if values := _values_text(alert):
         description = f"{description}\n\nValues: {values}" if description else f"Values: {values}"
     tags = dict(labels)
-    for key in ("runbook_url",):
-        if annotations.get(key) and len(tags) < 64:
-            tags[key] = annotations[key]
+    if annotations.get("runbook_url") and len(tags) < MAX_TAGS:
+        tags["runbook_url"] = annotations["runbook_url"]
     return NormalizedAlert(
         source=SOURCE,
         source_event_id=f"{fingerprint}:{starts_at}:{status.value}",

@@ -25,19 +25,18 @@ Options:
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Mapping
 from typing import Any
 
 from signalcraft_schemas import AlertStatus, NormalizedAlert, Severity
 
-from ..domain.errors import AuthenticationFailed, UnsupportedPayload
+from ..domain.errors import UnsupportedPayload
 from ..domain.normalize import (
-    MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, as_mapping, clean_tags, clip, normalize_environment, parse_time,
+    MAX_DESCRIPTION_LENGTH, MAX_TAGS, MAX_TITLE_LENGTH, as_mapping, clean_tags, clip, normalize_environment, parse_time,
     severity_from_word,
 )
 from .alertmanager import UNKNOWN_PROJECT
-from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest, json_object
+from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest, json_object, verify_shared_secret
 
 SOURCE = "pagerduty"
 ACTION_STATUS = {
@@ -58,11 +57,7 @@ class PagerDutyProvider:
     name = SOURCE
 
     async def authenticate(self, request: WebhookRequest, integration: Integration, context: ProviderContext) -> None:
-        key = routing_key(json_object(request))
-        if key is None:
-            raise AuthenticationFailed("missing routing_key")
-        if not hmac.compare_digest(key.encode(), integration.secret.encode()):
-            raise AuthenticationFailed("routing_key does not match")
+        verify_shared_secret(routing_key(json_object(request)), integration.secret, "routing_key")
 
     def parse(self, request: WebhookRequest, integration: Integration) -> ParsedWebhook:
         event = json_object(request)
@@ -74,12 +69,13 @@ class PagerDutyProvider:
             raise UnsupportedPayload("dedup_key must be a string")
         if dedup_key and len(dedup_key) > MAX_DEDUP_KEY_LENGTH:
             raise UnsupportedPayload(f"dedup_key is longer than {MAX_DEDUP_KEY_LENGTH} characters")
+        # This event, as received: names a trigger sent without dedup_key, and tells repeats apart.
+        event_digest = hashlib.sha256(request.body + request.received_at.isoformat().encode()).hexdigest()
         if not dedup_key:
             if action != "trigger":
                 raise UnsupportedPayload(f"dedup_key is required to {action}")
-            dedup_key = hashlib.sha256(request.body + request.received_at.isoformat().encode()).hexdigest()[
-                :GENERATED_DEDUP_KEY_LENGTH]
-        alert = _alert(event, action, dedup_key, request, integration)
+            dedup_key = event_digest[:GENERATED_DEDUP_KEY_LENGTH]
+        alert = _alert(event, action, dedup_key, event_digest[:16], request, integration)
         return ParsedWebhook(
             alerts=[alert], delivery_key=None,
             response_body={"status": "success", "message": "Event processed", "dedup_key": dedup_key},
@@ -109,7 +105,7 @@ def _first_link(event: Mapping[str, Any]) -> str | None:
     return client_url if isinstance(client_url, str) and client_url.startswith("http") else None
 
 
-def _alert(event: Mapping[str, Any], action: str, dedup_key: str, request: WebhookRequest,
+def _alert(event: Mapping[str, Any], action: str, dedup_key: str, event_hash: str, request: WebhookRequest,
            integration: Integration) -> NormalizedAlert:
     raw_payload = event.get("payload")
     if action == "trigger":
@@ -134,11 +130,10 @@ def _alert(event: Mapping[str, Any], action: str, dedup_key: str, request: Webho
     detail_tags = clean_tags({f"detail.{key}": value for key, value in details.items()}) if isinstance(
         details, Mapping) else {}
     for key, value in detail_tags.items():
-        if len(tags) < 64:
+        if len(tags) < MAX_TAGS:
             tags[key] = value
     description = "\n".join(f"{key[len('detail.'):]}: {value}" for key, value in detail_tags.items())
     occurred = parse_time(payload.get("timestamp")) or request.received_at
-    event_hash = hashlib.sha256(request.body + request.received_at.isoformat().encode()).hexdigest()[:16]
     return NormalizedAlert(
         source=SOURCE,
         source_event_id=f"{dedup_key}:{action}:{event_hash}",
