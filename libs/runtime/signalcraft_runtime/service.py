@@ -22,7 +22,7 @@ from sqlalchemy import text
 from signalcraft_schemas import Envelope
 
 from .config_view import ConfigView
-from .consumer import BatchConsumer, CrashPoint
+from .consumer import BatchConsumer, CrashPoint, is_transient
 from .crypto import SecretBox
 from .database import ServiceTables, create_engine
 from .logs import configure_logging, get_logger
@@ -90,6 +90,25 @@ class Service:
                                  crash_point=CrashPoint(self.settings.crash_after_records), prepare=prepare)
         self.consumers.append(consumer)
         return consumer
+
+    def add_drain_loop(self, name: str, step: Callable[[], Awaitable[int]], every_s: float) -> None:
+        """A background task that runs `step` until it reports nothing done (0), then again after
+        `every_s`. A database outage is logged and waited out; any other error stops the task, and
+        /readyz names it."""
+
+        async def loop(_: Service) -> None:
+            while True:
+                try:
+                    while await step() > 0:
+                        pass
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    log.warning("background work postponed, database unavailable", task=name, error=repr(exc))
+                await asyncio.sleep(every_s)
+
+        loop.__name__ = name
+        self.background.append(loop)
 
     async def sync_config(self, envelopes: list[Envelope[Any]]) -> None:
         assert self.config is not None

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from signalcraft_runtime.consumer import is_transient
-from signalcraft_runtime.logs import get_logger
 from signalcraft_runtime.service import Service
 from signalcraft_runtime.settings import ServiceSettings
 from signalcraft_runtime.unit_of_work import UnitOfWork
@@ -16,8 +13,6 @@ from signalcraft_schemas import Envelope, Topic
 
 from .handlers import flush_pending_updates, handle_batch
 from .repository import tables
-
-log = get_logger(__name__)
 
 
 class GroupingSettings(ServiceSettings):
@@ -36,19 +31,10 @@ def create_service(settings: GroupingSettings) -> Service:
     async def on_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]]) -> None:
         await handle_batch(uow, envelopes, service.config.state if service.config else None, debounce)
 
-    async def flush_loop(svc: Service) -> None:
-        while True:
-            try:
-                while await flush_pending_updates(svc.uow, debounce) > 0:
-                    pass
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("pending updates not flushed, database unavailable", error=repr(exc))
-            await asyncio.sleep(min(1.0, settings.update_debounce_seconds / 2))
-
     service.add_consumer("grouping", [Topic.ALERTS_NORMALIZED, Topic.GROUPS_COMMANDS], on_batch)
-    service.background.append(flush_loop)
+    # Held-back count updates are published once their debounce interval has passed.
+    service.add_drain_loop("flush_loop", lambda: flush_pending_updates(service.uow, debounce),
+                           every_s=min(1.0, settings.update_debounce_seconds / 2))
     return service
 
 
