@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 
 # Providers ingest can receive from; the config API accepts integrations of these only.
@@ -36,6 +38,37 @@ class AlertStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+# NUL and the other C0 controls (tab, newline and carriage return excepted) and DEL: PostgreSQL's text and
+# JSONB refuse NUL, and none of them means anything in a title or a tag. Removed, so that an alert accepted
+# with a 2xx can always be stored and shown downstream.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def clean_text(value: str) -> str:
+    """`value` without control characters (see above); the same object when it has none."""
+    return _CONTROL_CHARACTERS.sub("", value) if _CONTROL_CHARACTERS.search(value) else value
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    return value
+
+
+def storable_time(value: datetime) -> datetime:
+    """`value` as sent when it lies within 1970..9999 in UTC, else the nearest end of that range:
+    `9999-12-31T23:59:59-23:59` is year 10000 in UTC, which PostgreSQL stores and Python cannot read back."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        return _LATEST if value.year > 1970 else _EARLIEST
+    return value if _EARLIEST <= utc <= _LATEST else min(max(utc, _EARLIEST), _LATEST)
+
+
 class NormalizedAlert(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -52,6 +85,17 @@ class NormalizedAlert(BaseModel):
     link: str | None = Field(default=None, description="Deep link back to the provider")
     status: AlertStatus = AlertStatus.FIRING
     is_test: bool = Field(default=False, description="A provider's test notification")
+
+    @field_validator("source_event_id", "project", "environment", "fingerprint", "title", "description", "link",
+                     "tags", mode="before")
+    @classmethod
+    def _without_control_characters(cls, value: Any) -> Any:
+        return _clean(value)
+
+    @field_validator("occurred_at", mode="after")
+    @classmethod
+    def _storable_time(cls, value: datetime) -> datetime:
+        return storable_time(value)
 
     def with_time(self, occurred_at: datetime) -> "NormalizedAlert":
         return self.model_copy(update={"occurred_at": occurred_at})

@@ -58,3 +58,30 @@ def test_group_snapshot_count_must_be_positive():
         make_group(count=0)
     with pytest.raises(ValidationError):
         GroupUpdated(group=make_group(), alerts_added=0)
+
+
+def test_control_characters_are_removed_from_every_text_field_and_tag():
+    """PostgreSQL refuses NUL in text and JSONB: an alert accepted with a 2xx must be storable downstream."""
+    alert = make_alert(title="disk\x00 full\x07", description="line\none\ttab\x1b[31m", project="api\x00",
+                       source_event_id="e\x00v", fingerprint="f\x7fp", environment="pr\x00od", link="https://x/\x00",
+                       tags={"re\x00gion": "eu\x00-west", "ok": "plain"})
+    assert (alert.title, alert.description, alert.project) == ("disk full", "line\none\ttab[31m", "api")
+    assert (alert.source_event_id, alert.fingerprint, alert.environment, alert.link) == ("ev", "fp", "prod", "https://x/")
+    assert alert.tags == {"region": "eu-west", "ok": "plain"}
+    assert "\\u0000" not in alert.model_dump_json()
+
+
+def test_a_field_that_is_only_control_characters_is_still_rejected_as_empty():
+    with pytest.raises(ValidationError):
+        make_alert(fingerprint="\x00\x00")
+
+
+def test_times_outside_what_can_be_stored_and_read_back_are_clamped():
+    """`9999-12-31T23:59:59-23:59` is year 10000 in UTC: PostgreSQL stores it, Python cannot read it back."""
+    from datetime import UTC
+    late = make_alert(occurred_at=datetime.fromisoformat("9999-12-31T23:59:59-23:59"))
+    assert late.occurred_at == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    early = make_alert(occurred_at=datetime.fromisoformat("0001-01-01T00:00:00+00:00"))
+    assert early.occurred_at == datetime(1970, 1, 1, tzinfo=UTC)
+    sent = datetime.fromisoformat("2024-05-01T10:00:00-04:00")
+    assert make_alert(occurred_at=sent).occurred_at.utcoffset() == sent.utcoffset()  # in range: kept as sent
