@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from signalcraft_ingest.providers.cloudwatch import string_to_sign
+from signalcraft_ingest.domain.sns_verification import string_to_sign
 
 
 class SnsSigner:

@@ -19,7 +19,8 @@ from typing import Any
 
 
 from signalcraft_ingest.domain.errors import WebhookRejected
-from signalcraft_ingest.providers import PROVIDERS, Integration, ParsedWebhook, WebhookRequest
+from signalcraft_ingest.domain.providers import PROVIDERS
+from signalcraft_ingest.domain.providers.base import Integration, ParsedWebhook, WebhookRequest
 from functools import partial
 
 from sns_signing import FakeContext as SharedFakeContext

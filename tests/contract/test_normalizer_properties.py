@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from signalcraft_schemas import NormalizedAlert
 from signalcraft_ingest.domain.errors import AuthenticationFailed, MalformedPayload, UnsupportedPayload
-from signalcraft_ingest.providers import PROVIDERS, Integration, WebhookRequest
+from signalcraft_ingest.domain.providers import PROVIDERS
+from signalcraft_ingest.domain.providers.base import Integration, WebhookRequest
 
 from .support import ALERTA_TOPIC, INTEGRATIONS, SNS_SIGNER, FakeContext, request, run
 

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from signalcraft_ingest.providers import PROVIDERS
+from signalcraft_ingest.domain.providers import PROVIDERS
 
 from .support import (
     FIXTURE_DIRS, FIXTURES, GOLDEN, INTEGRATIONS, SNS_SIGNER, UPDATE_GOLDENS, Case, FakeContext, all_cases,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
 
 import httpx
@@ -12,11 +11,12 @@ from pydantic import Field
 from signalcraft_runtime.service import Service
 from signalcraft_runtime.settings import ServiceSettings
 
-from .context import HttpProviderContext
-from .http import WebhookReceiver, webhook_router
-from .integrations import IntegrationDirectory
-from .providers.cloudwatch import DEFAULT_CERT_HOST_PATTERN
-from .storage import DeliveryWriter, tables
+from .adapters.http import webhook_router
+from .adapters.sns import HttpProviderContext, sns_client
+from .domain.integrations import IntegrationDirectory
+from .domain.sns_verification import DEFAULT_CERT_HOST_PATTERN
+from .handlers import WebhookHandler
+from .repository import DeliveryWriter, tables
 
 
 class IngestSettings(ServiceSettings):
@@ -36,39 +36,33 @@ class IngestSettings(ServiceSettings):
 
 
 def create_service(settings: IngestSettings) -> Service:
-    def receiver_of(request: Request) -> WebhookReceiver:
-        return request.app.state.receiver
+    def handler_of(request: Request) -> WebhookHandler:
+        return request.app.state.webhook_handler
 
     service = Service(
         name="ingest", settings=settings, tables=tables, migrations=Path(__file__).parent / "migrations",
-        needs_config=True, routers=[webhook_router(receiver_of)],
+        needs_config=True, routers=[webhook_router(handler_of, settings.max_body_bytes)],
     )
     writer = DeliveryWriter(service.uow, linger_s=settings.group_commit_linger_ms / 1000)
-    holder: dict[str, object] = {}
+    holder: dict[str, httpx.AsyncClient] = {}
 
-    async def start_receiver(svc: Service) -> None:
+    async def start_handler(svc: Service) -> None:
         if svc.secrets is None or svc.config is None:
             raise RuntimeError("ingest needs SIGNALCRAFT_SECRET_KEY to read integration secrets")
-        verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=settings.sns_ca_bundle) if settings.sns_ca_bundle else True)
-        client = httpx.AsyncClient(timeout=5.0, verify=verify)
-        holder["client"] = client
+        client = holder["client"] = sns_client(settings.sns_ca_bundle)
         writer.start()
-        receiver = WebhookReceiver(
+        svc.app_state.webhook_handler = WebhookHandler(  # type: ignore[attr-defined]
             IntegrationDirectory(svc.config.state, svc.secrets), writer,
-            HttpProviderContext(client, settings.sns_cert_host_pattern), settings.max_body_bytes,
-            sync_config=svc.config.sync,
+            HttpProviderContext(client, settings.sns_cert_host_pattern), sync_config=svc.config.sync,
         )
-        svc.app_state.receiver = receiver  # type: ignore[attr-defined]
 
-    async def stop_receiver(svc: Service) -> None:
+    async def stop_handler(svc: Service) -> None:
         await writer.stop()
-        client = holder.get("client")
-        if isinstance(client, httpx.AsyncClient):
+        if (client := holder.get("client")) is not None:
             await client.aclose()
 
-    service.on_startup.append(start_receiver)
-    service.on_shutdown.append(stop_receiver)
+    service.on_startup.append(start_handler)
+    service.on_shutdown.append(stop_handler)
     return service
 
 

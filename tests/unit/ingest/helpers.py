@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from signalcraft_ingest.providers import Integration, WebhookRequest
+from signalcraft_ingest.domain.providers.base import Integration, WebhookRequest
 from functools import partial
 
 from sns_signing import FakeContext as SharedFakeContext

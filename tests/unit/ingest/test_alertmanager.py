@@ -8,7 +8,7 @@ import pytest
 
 from signalcraft_schemas import AlertStatus, Severity
 from signalcraft_ingest.domain.errors import AuthenticationFailed, UnsupportedPayload
-from signalcraft_ingest.providers.alertmanager import AlertmanagerProvider
+from signalcraft_ingest.domain.providers.alertmanager import AlertmanagerProvider
 
 from .helpers import RECEIVED_AT, FakeContext, basic, make_integration, make_request
 

@@ -10,7 +10,8 @@ import pytest
 
 from signalcraft_schemas import AlertStatus, Severity
 from signalcraft_ingest.domain.errors import AuthenticationFailed, UnsupportedPayload
-from signalcraft_ingest.providers.cloudwatch import CloudWatchProvider, string_to_sign
+from signalcraft_ingest.domain.providers.cloudwatch import CloudWatchProvider
+from signalcraft_ingest.domain.sns_verification import string_to_sign
 
 from .helpers import SNS_KEY, FakeContext, SnsKey, make_integration, make_request
 

@@ -9,7 +9,7 @@ import pytest
 
 from signalcraft_schemas import AlertStatus, Severity
 from signalcraft_ingest.domain.errors import AuthenticationFailed, UnsupportedPayload
-from signalcraft_ingest.providers.datadog import DatadogProvider
+from signalcraft_ingest.domain.providers.datadog import DatadogProvider
 
 from .helpers import FakeContext, basic, make_integration, make_request
 

@@ -8,7 +8,7 @@ import pytest
 
 from signalcraft_schemas import AlertStatus
 from signalcraft_ingest.domain.errors import AuthenticationFailed
-from signalcraft_ingest.providers.grafana import GrafanaProvider
+from signalcraft_ingest.domain.providers.grafana import GrafanaProvider
 
 from .helpers import RECEIVED_AT, FakeContext, basic, hex_hmac, make_integration, make_request
 

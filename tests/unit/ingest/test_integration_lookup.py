@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from signalcraft_ingest.domain.errors import UnknownIntegration
-from signalcraft_ingest.http import WebhookReceiver
-from signalcraft_ingest.integrations import IntegrationDirectory
+from signalcraft_ingest.domain.integrations import IntegrationDirectory
+from signalcraft_ingest.handlers import WebhookHandler
 from signalcraft_runtime.config_view import ConfigState
 from signalcraft_runtime.crypto import SecretBox
 from signalcraft_schemas.events import IntegrationConfigured
@@ -38,15 +38,15 @@ class TrailingConfig:
         return True
 
 
-def receiver(config: TrailingConfig | None, state: ConfigState) -> WebhookReceiver:
-    return WebhookReceiver(IntegrationDirectory(state, BOX), writer=None, context=None,  # type: ignore[arg-type]
-                           max_body_bytes=1024, sync_config=config.sync if config else None)
+def handler(config: TrailingConfig | None, state: ConfigState) -> WebhookHandler:
+    return WebhookHandler(IntegrationDirectory(state, BOX), writer=None, context=None,  # type: ignore[arg-type]
+                          sync_config=config.sync if config else None)
 
 
 async def test_an_integration_the_view_has_not_applied_yet_is_found_after_one_sync() -> None:
     state = ConfigState()
     config = TrailingConfig(state, [configured("sen-new")])
-    found = await receiver(config, state).integration_for("sentry", "sen-new", make_request({}))
+    found = await handler(config, state).find_integration("sentry", "sen-new", make_request({}))
     assert found.integration_id == "sen-new"
     assert config.syncs == 1
 
@@ -54,8 +54,8 @@ async def test_an_integration_the_view_has_not_applied_yet_is_found_after_one_sy
 async def test_concurrent_requests_for_a_new_integration_share_the_catch_up() -> None:
     state = ConfigState()
     config = TrailingConfig(state, [configured("sen-new")])
-    shared = receiver(config, state)
-    found = await asyncio.gather(*(shared.integration_for("sentry", "sen-new", make_request({})) for _ in range(20)))
+    shared = handler(config, state)
+    found = await asyncio.gather(*(shared.find_integration("sentry", "sen-new", make_request({})) for _ in range(20)))
     assert {i.integration_id for i in found} == {"sen-new"}
     assert config.syncs == 1  # the others found it once the first sync had brought it in
 
@@ -64,7 +64,7 @@ async def test_an_integration_that_does_not_exist_is_still_unknown_after_the_syn
     state = ConfigState()
     config = TrailingConfig(state, [])
     with pytest.raises(UnknownIntegration):
-        await receiver(config, state).integration_for("sentry", "sen-nope", make_request({}))
+        await handler(config, state).find_integration("sentry", "sen-nope", make_request({}))
     assert config.syncs == 1
 
 
@@ -72,5 +72,5 @@ async def test_a_known_integration_costs_no_sync() -> None:
     state = ConfigState()
     state.integrations["sen-1"] = configured("sen-1")
     config = TrailingConfig(state, [])
-    assert (await receiver(config, state).integration_for("sentry", "sen-1", make_request({}))).secret == "s3cret"
+    assert (await handler(config, state).find_integration("sentry", "sen-1", make_request({}))).secret == "s3cret"
     assert config.syncs == 0

@@ -8,7 +8,7 @@ import pytest
 
 from signalcraft_schemas import AlertStatus, Severity
 from signalcraft_ingest.domain.errors import AuthenticationFailed, MalformedPayload, UnsupportedPayload
-from signalcraft_ingest.providers.pagerduty import PagerDutyProvider
+from signalcraft_ingest.domain.providers.pagerduty import PagerDutyProvider
 
 from .helpers import RECEIVED_AT, FakeContext, make_integration, make_request
 

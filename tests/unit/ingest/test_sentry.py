@@ -8,7 +8,7 @@ import pytest
 
 from signalcraft_schemas import Severity
 from signalcraft_ingest.domain.errors import AuthenticationFailed
-from signalcraft_ingest.providers.sentry import SentryProvider
+from signalcraft_ingest.domain.providers.sentry import SentryProvider
 
 from .helpers import FakeContext, hex_hmac, make_integration, make_request
 

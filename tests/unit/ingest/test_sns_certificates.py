@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from signalcraft_ingest.adapters.sns_certificates import SnsCertificateFetcher, SnsRequestFailed, confirm_subscription
+from signalcraft_ingest.adapters.sns import SnsCertificateFetcher, SnsRequestFailed, confirm_subscription
 from signalcraft_ingest.domain.errors import AuthenticationFailed
 
 from .helpers import SNS_KEY

@@ -1,1 +1,2 @@
-"""Adapters: the I/O the pure ingest code asks for (certificates, confirmations), behind small classes."""
+"""Adapters: where ingest talks to the outside world: the HTTP routes webhooks arrive on, and SNS
+(signing certificates, subscription confirmations)."""

@@ -30,13 +30,14 @@ from typing import Any
 
 from signalcraft_schemas import AlertStatus, NormalizedAlert, Severity
 
-from ..domain.errors import UnsupportedPayload
-from ..domain.normalize import (
+from ..errors import UnsupportedPayload
+from ..normalize import (
     MAX_DESCRIPTION_LENGTH, MAX_TAGS, MAX_TITLE_LENGTH, as_mapping, clean_tags, clip, normalize_environment, parse_time,
     severity_from_word,
 )
-from .alertmanager import UNKNOWN_PROJECT
-from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest, json_object, verify_shared_secret
+from ..verification import verify_shared_secret
+from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest
+from .common import UNKNOWN_PROJECT, json_object
 
 SOURCE = "pagerduty"
 ACTION_STATUS = {

@@ -51,13 +51,14 @@ import orjson
 
 from signalcraft_schemas import AlertStatus, NormalizedAlert, Severity
 
-from ..domain.errors import UnsupportedPayload
-from ..domain.normalize import (
+from ..errors import UnsupportedPayload
+from ..normalize import (
     MAX_DESCRIPTION_LENGTH, MAX_TAG_LENGTH, MAX_TAGS, MAX_TITLE_LENGTH, SEVERITY_WORDS, clip, normalize_environment,
     parse_time,
 )
-from .alertmanager import UNKNOWN_PROJECT, auth_mode, verify_authorization_header
-from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest, json_object, verify_shared_secret
+from ..verification import verify_authorization, verify_shared_secret
+from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest
+from .common import UNKNOWN_PROJECT, auth_mode, json_object
 
 SOURCE = "datadog"
 DEFAULT_TOKEN_HEADER = "X-SignalCraft-Token"
@@ -96,7 +97,7 @@ class DatadogProvider:
     async def authenticate(self, request: WebhookRequest, integration: Integration, context: ProviderContext) -> None:
         mode = auth_mode(integration, ("header", "basic"), "header")
         if mode == "basic":
-            verify_authorization_header(request, integration, "basic")
+            verify_authorization(request.header("authorization"), integration.secret, "basic")
             return
         header = integration.options.get("header", DEFAULT_TOKEN_HEADER)
         verify_shared_secret(request.header(header), integration.secret, header)

@@ -34,18 +34,18 @@ from typing import Any
 
 from signalcraft_schemas import NormalizedAlert, Severity
 
-from ..domain.errors import AuthenticationFailed, UnsupportedPayload
-from ..domain.normalize import (
+from ..errors import AuthenticationFailed, UnsupportedPayload
+from ..normalize import (
     MAX_DESCRIPTION_LENGTH, MAX_TAGS, MAX_TITLE_LENGTH, as_mapping, clip, normalize_environment, severity_from_word,
 )
-from .alertmanager import alert_fields, auth_mode, text, truncation_note, verify_authorization_header
-from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest, json_object, verify_hex_signature
+from ..verification import unix_timestamp, verify_authorization, verify_freshness, verify_hex_signature
+from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest
+from .common import alert_fields, auth_mode, json_object, text, truncation_note
 
 SOURCE = "grafana"
 DEFAULT_PROJECT_LABELS = "service,job,namespace,grafana_folder"
 DEFAULT_HMAC_HEADER = "X-Grafana-Alerting-Signature"
 DEFAULT_MAX_SKEW_SECONDS = 300
-UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 TEST_ALERT_LABELS = {"alertname": "TestAlert", "instance": "Grafana"}
 # Group key of a test notification: "<integration name>-<16 hex fingerprint>-<unix seconds>".
 TEST_GROUP_KEY = re.compile(r"^[^{}]*-[0-9a-f]{16}-\d+$")
@@ -59,7 +59,7 @@ class GrafanaProvider:
         if mode == "hmac":
             _verify_hmac(request, integration)
         elif mode != "none":
-            verify_authorization_header(request, integration, mode)
+            verify_authorization(request.header("authorization"), integration.secret, mode)
 
     def parse(self, request: WebhookRequest, integration: Integration) -> ParsedWebhook:
         payload = json_object(request)
@@ -80,20 +80,17 @@ def _verify_hmac(request: WebhookRequest, integration: Integration) -> None:
     timestamp_header = integration.options.get("timestamp_header")
     message = request.body
     if timestamp_header:
-        timestamp = (request.header(timestamp_header) or "").strip()
-        if not timestamp:
-            raise AuthenticationFailed(f"missing {timestamp_header}")
-        if not UNIX_SECONDS.fullmatch(timestamp):
-            raise AuthenticationFailed(f"{timestamp_header} is not Unix seconds")
-        try:
-            max_skew = int(integration.options.get("max_skew_seconds", str(DEFAULT_MAX_SKEW_SECONDS)))
-        except ValueError:  # a configuration error: refuse rather than accept unchecked timestamps
-            raise AuthenticationFailed("integration option max_skew_seconds is not an integer") from None
-        skew = abs(request.received_at.timestamp() - int(timestamp))
-        if skew > max_skew:
-            raise AuthenticationFailed(f"{timestamp_header} is {int(skew)} s away from now (limit {max_skew} s)")
+        timestamp = unix_timestamp(request.header(timestamp_header), timestamp_header)
+        verify_freshness(timestamp, request.received_at, _max_skew(integration), timestamp_header)
         message = f"{timestamp}:".encode() + request.body
     verify_hex_signature(request.header(header), integration.secret, message, header)
+
+
+def _max_skew(integration: Integration) -> int:
+    try:
+        return int(integration.options.get("max_skew_seconds", str(DEFAULT_MAX_SKEW_SECONDS)))
+    except ValueError:  # a configuration error: refuse rather than accept unchecked timestamps
+        raise AuthenticationFailed("integration option max_skew_seconds is not an integer") from None
 
 
 def _values_text(alert: Mapping[str, Any]) -> str:

@@ -1,14 +1,14 @@
 """The seam every provider implements: authenticate, then parse into NormalizedAlerts.
 
-A provider is one module with one `Provider` object. It does no I/O of its own: what it needs from
-outside (a certificate, a subscription confirmation) comes through `ProviderContext`, which the HTTP
-layer supplies and tests replace. A new source is one module plus its fixtures.
+A provider is one module with one `Provider` object. The two steps stay apart: `authenticate` proves
+the sender (with the checks in domain/verification.py and domain/sns_verification.py), `parse` reads
+the payload. A provider does no I/O of its own: what it needs from outside (a certificate, a
+subscription confirmation) comes through `ProviderContext`, which adapters/sns.py supplies and tests
+replace. A new source is one module plus its fixtures; helpers shared by providers are in common.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +18,7 @@ import orjson
 
 from signalcraft_schemas import NormalizedAlert
 
-from ..domain.errors import AuthenticationFailed, MalformedPayload, UnsupportedPayload
+from ..errors import MalformedPayload
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Integration:
 
 @dataclass(frozen=True)
 class SideEffect:
-    """Something the HTTP layer must do for the provider, e.g. confirm an SNS subscription."""
+    """Something the handler must have done for the provider, e.g. confirm an SNS subscription."""
 
     kind: str
     url: str
@@ -77,7 +77,7 @@ class ParsedWebhook:
 
 
 class ProviderContext(Protocol):
-    """I/O a provider may ask for. Implementations live in the HTTP layer (and in tests)."""
+    """I/O a provider may ask for. Implemented in adapters/sns.py (and in tests)."""
 
     def fetch_certificate(self, url: str) -> Awaitable[bytes]: ...
 
@@ -94,29 +94,3 @@ class Provider(Protocol):
     def error_body(self, status: int, reason: str) -> Mapping[str, Any] | None:
         """A provider-specific error body (PagerDuty's shape); None -> our default {"error": reason}."""
 
-
-def hmac_sha256_hex(secret: str, message: bytes) -> str:
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-def verify_hex_signature(received: str | None, secret: str, message: bytes, what: str) -> None:
-    """Constant-time comparison of a lower-case hex HMAC-SHA256; AuthenticationFailed otherwise."""
-    if not received:
-        raise AuthenticationFailed(f"missing {what}")
-    expected = hmac_sha256_hex(secret, message)
-    if not hmac.compare_digest(expected.encode(), received.strip().lower().encode()):
-        raise AuthenticationFailed(f"{what} does not match")
-
-
-def verify_shared_secret(received: str | None, secret: str, what: str) -> None:
-    if not received:
-        raise AuthenticationFailed(f"missing {what}")
-    if not hmac.compare_digest(received.encode(), secret.encode()):
-        raise AuthenticationFailed(f"{what} does not match")
-
-
-def json_object(request: WebhookRequest) -> Mapping[str, Any]:
-    payload = request.json()
-    if not isinstance(payload, Mapping):
-        raise UnsupportedPayload("body must be a JSON object")
-    return payload

@@ -1,15 +1,20 @@
-"""Which integration a webhook belongs to, from the config view, with secrets decrypted once."""
+"""Which integration a webhook belongs to, from the config state, with secrets decrypted once.
+
+Reads the in-memory config state it is given; catching the view up with the config topic, when an
+id is not found, is the handler's step.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from signalcraft_runtime.config_view import ConfigState
-from signalcraft_runtime.crypto import SecretBox
+from .errors import AuthenticationFailed, MalformedPayload, UnknownIntegration
+from .providers.base import Integration, WebhookRequest
 
-from .domain.errors import AuthenticationFailed, MalformedPayload, UnknownIntegration
-from .providers import Integration, WebhookRequest
+if TYPE_CHECKING:  # types only: the config view's module also holds its Kafka consumer
+    from signalcraft_runtime.config_view import ConfigState
+    from signalcraft_runtime.crypto import SecretBox
 
 
 class IntegrationDirectory:

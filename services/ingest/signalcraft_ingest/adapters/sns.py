@@ -1,4 +1,5 @@
-"""Fetching SNS signing certificates and confirming SNS subscriptions, over an injected httpx client.
+"""Fetching SNS signing certificates and confirming SNS subscriptions, over an injected httpx client:
+the I/O the CloudWatch provider asks for, behind `HttpProviderContext`.
 
 The CloudWatch provider checks the certificate URL itself; this fetcher checks it again, because it
 is the code that actually connects: https only, a host from the allow-list, a .pem path, no
@@ -7,22 +8,34 @@ LRU cache keyed by URL; a failed fetch is not cached.
 
 Errors: a URL outside the policy, or a response that is not a PEM certificate, raises
 AuthenticationFailed (the message cannot be verified: 401). A network failure or a non-200 answer
-raises SnsRequestFailed, which the HTTP layer should answer with 5xx so SNS retries.
+raises SnsRequestFailed, which the HTTP adapter answers with 503 so SNS retries.
 """
 
 from __future__ import annotations
 
 import re
+import ssl
 from collections import OrderedDict
 
 import httpx
 
+from signalcraft_runtime.logs import get_logger
+
 from ..domain.errors import AuthenticationFailed, ProviderUnavailable
-from ..providers.cloudwatch import DEFAULT_CERT_HOST_PATTERN, check_https_url
+from ..domain.providers.base import SideEffect
+from ..domain.sns_verification import DEFAULT_CERT_HOST_PATTERN, check_https_url
+
+log = get_logger(__name__)
 
 DEFAULT_MAX_BYTES = 16 * 1024  # SNS certificates are about 2 KB
 DEFAULT_CACHE_SIZE = 32
 PEM_CERTIFICATE_MARKER = b"-----BEGIN CERTIFICATE-----"
+
+
+def sns_client(ca_bundle: str | None) -> httpx.AsyncClient:
+    """The client for SNS requests: trusts the CA certificates in `ca_bundle` if set, else the system store."""
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
+    return httpx.AsyncClient(timeout=5.0, verify=verify)
 
 
 class SnsRequestFailed(ProviderUnavailable):
@@ -93,3 +106,23 @@ async def confirm_subscription(client: httpx.AsyncClient, url: str,
         raise SnsRequestFailed(f"GET SubscribeURL failed: {exc.__class__.__name__}") from exc
     if response.status_code != 200:
         raise SnsRequestFailed(f"GET SubscribeURL answered {response.status_code}")
+
+
+class HttpProviderContext:
+    """The ProviderContext of a running ingest: certificates through the fetcher, side effects performed."""
+
+    def __init__(self, client: httpx.AsyncClient, cert_host_pattern: str) -> None:
+        self._client = client
+        self._host_pattern = cert_host_pattern
+        self._certificates = SnsCertificateFetcher(client, host_pattern=cert_host_pattern)
+
+    async def fetch_certificate(self, url: str) -> bytes:
+        return await self._certificates.fetch_certificate(url)
+
+    async def perform(self, effect: SideEffect) -> None:
+        if effect.kind == "confirm_subscription":
+            # The same allow-list as certificates: we only ever call SNS hosts, over HTTPS.
+            await confirm_subscription(self._client, effect.url, host_pattern=self._host_pattern)
+            log.info("SNS subscription confirmed", topic_arn=effect.detail.get("topic_arn"))
+        else:
+            raise ValueError(f"unknown side effect {effect.kind!r}")

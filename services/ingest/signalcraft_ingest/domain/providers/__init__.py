@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .base import Integration, ParsedWebhook, Provider, ProviderContext, SideEffect, WebhookRequest
 from .alertmanager import AlertmanagerProvider
+from .base import Provider
 from .cloudwatch import CloudWatchProvider
 from .datadog import DatadogProvider
 from .grafana import GrafanaProvider
@@ -25,7 +25,3 @@ PROVIDERS: dict[str, Provider] = {
 
 def get_provider(name: str) -> Provider | None:
     return PROVIDERS.get(name)
-
-
-__all__ = ["Integration", "PROVIDERS", "ParsedWebhook", "Provider", "ProviderContext", "SideEffect",
-           "WebhookRequest", "get_provider"]

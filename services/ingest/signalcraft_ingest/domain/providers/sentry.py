@@ -16,12 +16,14 @@ from urllib.parse import urlsplit, urlunsplit, parse_qsl, urlencode
 
 from signalcraft_schemas import AlertStatus, NormalizedAlert, Severity
 
-from ..domain.errors import AuthenticationFailed, UnsupportedPayload
-from ..domain.normalize import (
+from ..errors import AuthenticationFailed, UnsupportedPayload
+from ..normalize import (
     MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, as_mapping, clean_tags, clip, normalize_environment,
     parse_time, require, severity_from_word,
 )
-from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest, json_object, verify_hex_signature, verify_shared_secret
+from ..verification import verify_hex_signature, verify_shared_secret
+from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest
+from .common import json_object
 
 SOURCE = "sentry"
 SIGNATURE_HEADERS = ("sentry-hook-signature", "sentry-app-signature")

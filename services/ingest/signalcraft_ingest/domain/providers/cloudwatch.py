@@ -1,18 +1,17 @@
 """AWS CloudWatch alarms delivered by an Amazon SNS HTTPS subscription. See
 shared/fixtures/SIGNATURES.md, "AWS CloudWatch alarm -> Amazon SNS -> HTTP/S subscription".
 
-Authentication is SNS's own message signature: `Signature` is base64 RSA over the string-to-sign
-(`Name\\nValue\\n` for a fixed set of fields in byte order), SHA1withRSA for SignatureVersion "1",
-SHA256withRSA for "2", with the public key of the X.509 certificate at `SigningCertURL`. The
-certificate is fetched through `ProviderContext.fetch_certificate`, and only from an https URL whose
-host matches `cert_host_pattern` and whose path ends in ".pem"; it must be valid at the time the
-request was received. The integration secret is not used.
+Authentication is SNS's own message signature (domain/sns_verification.py), checked with the public key
+of the X.509 certificate at `SigningCertURL`. The certificate is fetched through
+`ProviderContext.fetch_certificate`, and only from an https URL whose host matches `cert_host_pattern`
+and whose path ends in ".pem"; it must be valid at the time the request was received. The
+integration secret is not used.
 
 Topics. `topic_arns` lists the SNS topics this integration accepts. A message from a topic not on the
 list is refused with AuthenticationFailed (it is authentic, but not from *this* integration), before
 any certificate is fetched. A SubscriptionConfirmation is accepted only for a listed topic: with
 no `topic_arns` set, subscriptions are refused, so a stranger cannot subscribe our endpoint to
-their topic. Its SubscribeURL must also be https on an SNS host, since the HTTP layer will GET it.
+their topic. Its SubscribeURL must also be https on an SNS host, since ingest will GET it.
 
 Message types:
   SubscriptionConfirmation -> no alerts; a `confirm_subscription` side effect (GET SubscribeURL).
@@ -36,66 +35,32 @@ Options:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import orjson
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from signalcraft_schemas import AlertStatus, NormalizedAlert, Severity
 
-from ..domain.errors import AuthenticationFailed, UnsupportedPayload
-from ..domain.normalize import (
+from ..errors import AuthenticationFailed, UnsupportedPayload
+from ..normalize import (
     MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, clean_tags, clip, normalize_environment, parse_time, require,
     severity_from_word,
 )
-from .alertmanager import UNKNOWN_PROJECT
-from .base import Integration, ParsedWebhook, ProviderContext, SideEffect, WebhookRequest, json_object
+from ..sns_verification import (
+    DEFAULT_CERT_HOST_PATTERN, SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION, check_https_url, message_type,
+    sns_signature, verify_sns_signature,
+)
+from .base import Integration, ParsedWebhook, ProviderContext, SideEffect, WebhookRequest
+from .common import UNKNOWN_PROJECT, json_object
 
 SOURCE = "cloudwatch"
-DEFAULT_CERT_HOST_PATTERN = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
 MESSAGE_TYPE_HEADER = "x-amz-sns-message-type"
-
-NOTIFICATION = "Notification"
-SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"
-UNSUBSCRIBE_CONFIRMATION = "UnsubscribeConfirmation"
-# Fields in the string to sign, already in byte order; "Subject" only when present.
-SIGNED_FIELDS = {
-    NOTIFICATION: ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    SUBSCRIPTION_CONFIRMATION: ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
-    UNSUBSCRIBE_CONFIRMATION: ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
-}
-OPTIONAL_SIGNED_FIELDS = {"Subject"}
-SIGNATURE_HASHES: Mapping[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
-MAX_SIGNATURE_LENGTH = 4096
 
 STATE_STATUS = {"ALARM": AlertStatus.FIRING, "OK": AlertStatus.RESOLVED, "INSUFFICIENT_DATA": AlertStatus.FIRING}
 REGION_IN_ARN = re.compile(r"^arn:aws[a-z-]*:(?:cloudwatch|sns):([a-z0-9-]+):")
-
-
-def string_to_sign(message: Mapping[str, Any]) -> bytes:
-    """SNS's canonical string: "Name\\nValue\\n" for each signed field of the message's Type, in order."""
-    kind = message.get("Type")
-    fields = SIGNED_FIELDS.get(kind) if isinstance(kind, str) else None
-    if fields is None:
-        raise AuthenticationFailed(f"cannot verify an SNS message of Type {kind!r}")
-    parts: list[str] = []
-    for name in fields:
-        value = message.get(name)
-        if value is None and name in OPTIONAL_SIGNED_FIELDS:
-            continue
-        if not isinstance(value, str):
-            raise AuthenticationFailed(f"SNS message: signed field {name!r} missing or not a string")
-        parts.append(f"{name}\n{value}\n")
-    return "".join(parts).encode()
 
 
 def _host_pattern(integration: Integration) -> re.Pattern[str]:
@@ -105,35 +70,11 @@ def _host_pattern(integration: Integration) -> re.Pattern[str]:
         raise AuthenticationFailed("integration option cert_host_pattern is not a valid regular expression") from None
 
 
-def check_https_url(url: str, host_pattern: re.Pattern[str], what: str, require_pem: bool) -> str:
-    """The SNS URL policy: https, no credentials, an allowed host, a .pem path when asked."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        raise AuthenticationFailed(f"{what} is not a valid URL") from None
-    if parts.scheme != "https":
-        raise AuthenticationFailed(f"{what} must be https")
-    if parts.username is not None or parts.password is not None or not host:
-        raise AuthenticationFailed(f"{what} has no host or carries credentials")
-    if not host_pattern.search(host):
-        raise AuthenticationFailed(f"{what} host {host!r} is not an allowed SNS host")
-    if require_pem and not parts.path.endswith(".pem"):
-        raise AuthenticationFailed(f"{what} does not name a .pem certificate")
-    return url
-
-
 def check_sns_url(url: Any, what: str, integration: Integration, require_pem: bool) -> str:
     """The URL if it passes the policy for this integration's allowed hosts."""
     if not isinstance(url, str) or not url:
         raise AuthenticationFailed(f"SNS message: missing {what}")
     return check_https_url(url, _host_pattern(integration), what, require_pem)
-
-
-def message_type(message: Mapping[str, Any]) -> str | None:
-    """The SNS Type if it is one we know, else None."""
-    value = message.get("Type")
-    return value if isinstance(value, str) and value in SIGNED_FIELDS else None
 
 
 def _topic_arns(integration: Integration) -> set[str]:
@@ -151,40 +92,6 @@ def check_topic(message: Mapping[str, Any], integration: Integration) -> None:
         raise AuthenticationFailed(f"SNS topic {topic!r} is not in this integration's topic_arns")
 
 
-def _signature(message: Mapping[str, Any]) -> tuple[hashes.HashAlgorithm, bytes, bytes]:
-    """(hash, signature, signed bytes), or AuthenticationFailed: everything checkable before a fetch."""
-    version = message.get("SignatureVersion")
-    algorithm = SIGNATURE_HASHES.get(version) if isinstance(version, str) else None
-    if algorithm is None:
-        raise AuthenticationFailed(f"unsupported SNS SignatureVersion {version!r}")
-    signature_text = message.get("Signature")
-    if not isinstance(signature_text, str) or not signature_text:
-        raise AuthenticationFailed("SNS message: missing Signature")
-    if len(signature_text) > MAX_SIGNATURE_LENGTH:
-        raise AuthenticationFailed("SNS Signature is too long")
-    try:
-        signature = base64.b64decode(signature_text, validate=True)
-    except (binascii.Error, ValueError):
-        raise AuthenticationFailed("SNS Signature is not valid base64") from None
-    return algorithm(), signature, string_to_sign(message)
-
-
-def _verify(pem: bytes, algorithm: hashes.HashAlgorithm, signature: bytes, signed: bytes, received_at: datetime) -> None:
-    try:
-        certificate = x509.load_pem_x509_certificate(pem)
-    except ValueError:
-        raise AuthenticationFailed("SigningCertURL did not return a PEM certificate") from None
-    if not certificate.not_valid_before_utc <= received_at <= certificate.not_valid_after_utc:
-        raise AuthenticationFailed("SNS signing certificate is not valid at the time of receipt")
-    public_key = certificate.public_key()
-    if not isinstance(public_key, rsa.RSAPublicKey):
-        raise AuthenticationFailed("SNS signing certificate does not hold an RSA key")
-    try:
-        public_key.verify(signature, signed, padding.PKCS1v15(), algorithm)
-    except InvalidSignature:
-        raise AuthenticationFailed("SNS Signature does not match") from None
-
-
 class CloudWatchProvider:
     name = SOURCE
 
@@ -195,9 +102,8 @@ class CloudWatchProvider:
         check_topic(message, integration)
         cert_url = check_sns_url(message.get("SigningCertURL"), "SigningCertURL", integration, require_pem=True)
         # Everything that can be refused without the certificate is refused before fetching it.
-        algorithm, signature, signed = _signature(message)
-        pem = await context.fetch_certificate(cert_url)
-        _verify(pem, algorithm, signature, signed, request.received_at)
+        signature = sns_signature(message)
+        verify_sns_signature(await context.fetch_certificate(cert_url), signature, request.received_at)
 
     def parse(self, request: WebhookRequest, integration: Integration) -> ParsedWebhook:
         message = json_object(request)

@@ -1,0 +1,107 @@
+"""Webhook endpoints: read the request, call the handler, map its outcome to a status code.
+
+Status codes: unknown integration 404, over the size limit 413, authentication 401, unparseable 400,
+unsupported shape 422, database unavailable 503; 202 once stored, 200 for a repeat delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from signalcraft_runtime.clock import utcnow
+from signalcraft_runtime.logs import get_logger
+
+from ..domain.errors import (
+    AuthenticationFailed, MalformedPayload, PayloadTooLarge, ProviderUnavailable, UnknownIntegration,
+    UnsupportedPayload, WebhookRejected,
+)
+from ..domain.providers import get_provider
+from ..domain.providers.base import Provider, WebhookRequest
+from ..handlers import Receipt, StorageUnavailable, WebhookHandler
+
+log = get_logger(__name__)
+
+STATUS = {
+    AuthenticationFailed: 401, MalformedPayload: 400, UnsupportedPayload: 422, PayloadTooLarge: 413,
+    UnknownIntegration: 404,
+}
+
+
+async def read_body(request: Request, max_body_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_body_bytes:
+        raise PayloadTooLarge(f"body of {declared} bytes is over the {max_body_bytes}-byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_body_bytes:
+            raise PayloadTooLarge(f"body is over the {max_body_bytes}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def webhook_request(request: Request, max_body_bytes: int) -> WebhookRequest:
+    body = await read_body(request, max_body_bytes)
+    return WebhookRequest(body=body, headers={k.lower(): v for k, v in request.headers.items()},
+                          query=dict(request.query_params), received_at=utcnow())
+
+
+def provider_named(name: str) -> Provider:
+    provider = get_provider(name)
+    if provider is None:
+        raise UnknownIntegration(f"unknown provider {name!r}")
+    return provider
+
+
+def accepted(receipt: Receipt) -> JSONResponse:
+    return JSONResponse(dict(receipt.body), status_code=200 if receipt.repeated else 202)
+
+
+def refused(provider_name: str, integration_id: str | None, rejected: WebhookRejected) -> JSONResponse:
+    status = STATUS.get(type(rejected), 400)
+    log.info("webhook rejected", provider=provider_name, integration=integration_id, status=status,
+             reason=rejected.reason)
+    provider = get_provider(provider_name)
+    custom = provider.error_body(status, rejected.reason) if provider else None
+    return JSONResponse(dict(custom) if custom else {"error": rejected.reason}, status_code=status)
+
+
+def unavailable(provider_name: str, exc: ProviderUnavailable) -> JSONResponse:
+    # e.g. the SNS signing certificate could not be fetched: not the sender's fault; it retries.
+    log.warning("webhook not verified, dependency unavailable", provider=provider_name, error=repr(exc))
+    return JSONResponse({"error": f"temporarily unable to verify the webhook: {exc}"}, status_code=503)
+
+
+async def receive(handler: WebhookHandler, provider_name: str, integration_id: str | None, request: Request,
+                  max_body_bytes: int) -> JSONResponse:
+    try:
+        provider = provider_named(provider_name)
+        webhook = await webhook_request(request, max_body_bytes)
+        return accepted(await handler.receive(provider, integration_id, webhook))
+    except ProviderUnavailable as exc:
+        return unavailable(provider_name, exc)
+    except WebhookRejected as rejected:
+        return refused(provider_name, integration_id, rejected)
+    except StorageUnavailable as exc:
+        return JSONResponse({"error": str(exc)}, status_code=503)
+
+
+def webhook_router(handler_of: Callable[[Request], WebhookHandler], max_body_bytes: int) -> APIRouter:
+    """Plain Starlette routes: the hot path needs no FastAPI parameter parsing or response models."""
+    router = APIRouter(tags=["webhooks"])
+
+    async def provider_webhook(request: Request) -> JSONResponse:
+        params = request.path_params
+        return await receive(handler_of(request), params["provider"], params["integration_id"], request,
+                             max_body_bytes)
+
+    async def pagerduty_events_v2(request: Request) -> JSONResponse:
+        """PagerDuty Events API v2-compatible: the integration is the one whose secret is the routing_key."""
+        return await receive(handler_of(request), "pagerduty", None, request, max_body_bytes)
+
+    router.add_route("/webhooks/{provider}/{integration_id}", provider_webhook, methods=["POST"])
+    router.add_route("/v2/enqueue", pagerduty_events_v2, methods=["POST"])
+    return router

@@ -1,0 +1,129 @@
+"""Ingest's webhook flow, one step per function: find the integration, verify, parse, do what the
+parse asks, store durably, answer.
+
+A webhook is answered 2xx only once its raw body and its alerts.normalized events are committed
+(repository.DeliveryWriter, which group-commits them with the outbox rows). Refusals are raised as
+domain errors; adapters/http.py reads the request, calls `WebhookHandler.receive` and maps the
+outcome to a status code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from signalcraft_runtime.logs import get_logger
+from signalcraft_schemas import Envelope, NormalizedAlert, new_event_id
+from signalcraft_schemas.events import AlertNormalized
+
+from .adapters.sns import HttpProviderContext
+from .domain.errors import AuthenticationFailed, UnknownIntegration
+from .domain.integrations import IntegrationDirectory
+from .domain.normalize import group_key_of
+from .domain.providers.base import Integration, ParsedWebhook, Provider, WebhookRequest
+from .repository import Delivery, DeliveryWriter
+
+log = get_logger(__name__)
+
+# Request headers kept with the raw body: enough to replay or audit a delivery, no credentials.
+KEPT_HEADERS = ("content-type", "user-agent", "request-id", "sentry-hook-resource", "sentry-hook-timestamp",
+                "x-amz-sns-message-type", "x-amz-sns-message-id", "x-amz-sns-topic-arn")
+
+
+class StorageUnavailable(Exception):
+    """The database did not take the delivery: nothing was kept, the sender should retry (503)."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the sender is told about a stored webhook; `repeated`: a known delivery_key, not stored again."""
+
+    body: Mapping[str, Any]
+    repeated: bool = False
+
+
+class WebhookHandler:
+    def __init__(self, directory: IntegrationDirectory, writer: DeliveryWriter, context: HttpProviderContext,
+                 sync_config: Callable[[], Awaitable[bool]] | None = None) -> None:
+        self.directory = directory
+        self.writer = writer
+        self.context = context
+        self._sync_config = sync_config
+        self._sync_lock = asyncio.Lock()  # unknown ids, e.g. a scan, cost one config sync at a time
+
+    async def receive(self, provider: Provider, integration_id: str | None, webhook: WebhookRequest) -> Receipt:
+        integration = await self.find_integration(provider.name, integration_id, webhook)
+        await provider.authenticate(webhook, integration, self.context)
+        parsed = provider.parse(webhook, integration)
+        # Before storing: a confirmation that fails is answered like a failed verification,
+        # so the sender retries (503) or learns why (4xx), and nothing half-done is kept.
+        for effect in parsed.side_effects:
+            await self.context.perform(effect)
+        delivery = new_delivery(provider.name, integration, webhook, parsed)
+        return answer(parsed, delivery, await self.store(delivery))
+
+    async def find_integration(self, provider_name: str, integration_id: str | None,
+                               webhook: WebhookRequest) -> Integration:
+        """The webhook's integration; one created a moment ago is found even if the view trailed it."""
+        try:
+            return self._lookup(provider_name, integration_id, webhook)
+        except (UnknownIntegration, AuthenticationFailed):
+            if self._sync_config is None:
+                raise
+        async with self._sync_lock:
+            with suppress(UnknownIntegration, AuthenticationFailed):
+                return self._lookup(provider_name, integration_id, webhook)  # another request's sync brought it in
+            await self._sync_config()
+        return self._lookup(provider_name, integration_id, webhook)
+
+    def _lookup(self, provider_name: str, integration_id: str | None, webhook: WebhookRequest) -> Integration:
+        return (self.directory.get(integration_id, provider_name) if integration_id
+                else self.directory.by_secret_field(provider_name, webhook))
+
+    async def store(self, delivery: Delivery) -> bool:
+        """True once stored with its events, False for a repeat of a stored delivery_key."""
+        try:
+            return await self.writer.store(delivery)
+        except Exception as exc:
+            log.error("webhook not stored", error=repr(exc))
+            raise StorageUnavailable("temporarily unable to store the webhook; retry") from exc
+
+
+def new_delivery(provider_name: str, integration: Integration, webhook: WebhookRequest,
+                 parsed: ParsedWebhook) -> Delivery:
+    delivery_id = new_event_id()
+    return Delivery(
+        delivery_id=delivery_id, integration_id=integration.integration_id, workspace_id=integration.workspace_id,
+        provider=provider_name, delivery_key=parsed.delivery_key, received_at=webhook.received_at,
+        headers={k: v for k, v in webhook.headers.items() if k in KEPT_HEADERS}, body=webhook.body,
+        events=normalized_events(parsed.alerts, integration, str(delivery_id), webhook.received_at),
+    )
+
+
+def normalized_events(alerts: list[NormalizedAlert], integration: Integration, delivery_id: str,
+                      received_at: datetime) -> list[Envelope[Any]]:
+    """One alerts.normalized event per alert, keyed by its group key; the delivery id correlates them."""
+    return [
+        Envelope.wrap(
+            AlertNormalized(alert=alert, group_key=group_key, integration_id=integration.integration_id,
+                            delivery_id=delivery_id),
+            workspace_id=integration.workspace_id, key=group_key, correlation_id=delivery_id, occurred_at=received_at,
+        )
+        for alert, group_key in ((a, group_key_of(a)) for a in alerts)  # a sha256 each: once
+    ]
+
+
+def answer(parsed: ParsedWebhook, delivery: Delivery, stored: bool) -> Receipt:
+    if parsed.response_body is not None:
+        return Receipt(dict(parsed.response_body))
+    if not stored:
+        return Receipt({"status": "duplicate", "delivery_key": parsed.delivery_key}, repeated=True)
+    body: dict[str, Any] = {"status": "accepted", "delivery_id": str(delivery.delivery_id),
+                            "alerts": len(delivery.events)}
+    if parsed.note:
+        body["note"] = parsed.note
+    return Receipt(body)
