@@ -9,15 +9,18 @@ Failure handling, where it arises:
   consumer stalls; nothing is acked, nothing is lost);
 - the handler raises for some message: redo the batch one message per transaction, and send the
   message that raises to the dead-letter topic with its error, through the same outbox.
+
+A `SideEffectConsumer` is for work with an effect outside the database (a Slack post), which no
+transaction can cover: it runs its handler in two transactions with the effect between them.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence, Sized
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import ConsumerRebalanceListener, ConsumerRecord
 from faststream import AckPolicy
@@ -37,6 +40,8 @@ from .unit_of_work import UnitOfWork, UnitOfWorkFactory
 log = get_logger(__name__)
 
 Handler = Callable[[UnitOfWork, list[Envelope[Any]]], Awaitable[None]]
+PendingT = TypeVar("PendingT", bound=Sized)
+T = TypeVar("T")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -259,3 +264,75 @@ class BatchConsumer:
                 if await deadletter_once(self.uow_factory, self.group_id, item, f"{type(exc).__name__}: {exc}"):
                     self.stats.deadlettered += 1
                 self.stats.last_error = repr(exc)
+
+
+class SideEffectHandler(Protocol[PendingT]):
+    """Work with an effect outside the database, in three steps (see SideEffectConsumer).
+
+    `begin` records the intent and leaves out what was finished before; `act` has the effect; `finish`
+    records its outcome. After a crash between `act` and `finish`, a redelivered message is pending
+    again with its intent recorded: making the effect safe to repeat is `act`'s business.
+    """
+
+    async def begin(self, uow: UnitOfWork, envelopes: list[Envelope[Any]]) -> PendingT: ...
+
+    async def act(self, pending: PendingT) -> None: ...
+
+    async def finish(self, uow: UnitOfWork, pending: PendingT) -> None: ...
+
+
+@dataclass
+class SideEffectConsumer(Generic[PendingT]):
+    """Subscribes a SideEffectHandler to `topics` in consumer group `group_id`. Per batch: `begin` in
+    transaction 1, `act` outside any transaction, the crash point, `finish` in transaction 2. A record
+    that is undecodable or not one of `accepts` is dead-lettered in a transaction of its own."""
+
+    group_id: str
+    topics: Sequence[str]
+    handler: SideEffectHandler[PendingT]
+    accepts: tuple[type, ...]
+    uow_factory: UnitOfWorkFactory
+    stats: ConsumerStats = field(default_factory=ConsumerStats)
+    crash_point: CrashPoint = field(default_factory=lambda: CrashPoint(0))
+
+    def register(self, broker: KafkaBroker, settings: ServiceSettings) -> None:
+        subscribe_batches(broker, settings, self.group_id, self.topics, self.process, self.stats)
+
+    async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        envelopes = await self._accepted(decode_records(records))
+        if not envelopes:
+            return
+        pending = await self._in_transaction(lambda uow: self.handler.begin(uow, envelopes))
+        self.stats.duplicates += len(envelopes) - len(pending)
+        if len(pending) == 0:
+            return  # every message of the batch was finished before (a redelivery)
+        await self.handler.act(pending)
+        self.crash_point.passed(len(pending))  # the effect happened; our record of it is not committed yet
+        await self._in_transaction(lambda uow: self.handler.finish(uow, pending))
+        self.stats.processed += len(pending)
+        self.stats.batches += 1
+
+    async def _accepted(self, items: list[DecodedRecord]) -> list[Envelope[Any]]:
+        """The envelopes the handler accepts, a repeat within the batch once; the rest dead-lettered."""
+        accepted: dict[uuid.UUID, Envelope[Any]] = {}
+        for item in items:
+            envelope = item.envelope
+            if envelope is not None and isinstance(envelope.data, self.accepts):
+                accepted.setdefault(envelope.id, envelope)
+                continue
+            error = item.error or f"unexpected event {envelope.type if envelope else None}"
+            if await transient_retrying()(deadletter_once, self.uow_factory, self.group_id, item, error):
+                self.stats.deadlettered += 1
+        return list(accepted.values())
+
+    async def _in_transaction(self, step: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        async def once() -> T:
+            async with self.uow_factory() as uow:
+                result = await step(uow)
+                await uow.commit()
+            return result
+
+        return await transient_retrying()(once)
+
+
+Consumer = BatchConsumer | SideEffectConsumer[Any]

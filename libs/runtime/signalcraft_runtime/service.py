@@ -22,7 +22,7 @@ from sqlalchemy import text
 from signalcraft_schemas import Envelope
 
 from .config_view import ConfigView
-from .consumer import BatchConsumer, CrashPoint, is_transient
+from .consumer import BatchConsumer, Consumer, CrashPoint, PendingT, SideEffectConsumer, SideEffectHandler, is_transient
 from .crypto import SecretBox
 from .database import ServiceTables, create_engine
 from .logs import configure_logging, get_logger
@@ -49,7 +49,7 @@ class Service:
     needs_config: bool = False
     routers: list[APIRouter] = field(default_factory=list)
     background: list[BackgroundTask] = field(default_factory=list)
-    consumers: list[BatchConsumer] = field(default_factory=list)
+    consumers: list[Consumer] = field(default_factory=list)
     on_startup: list[Callable[["Service"], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[["Service"], Awaitable[None]]] = field(default_factory=list)
 
@@ -88,6 +88,15 @@ class Service:
             prepare = self.sync_config if sync_config_every_batch else self.know_workspaces
         consumer = BatchConsumer(group_id=group_id, topics=topics, handler=handler, uow_factory=self.uow,
                                  crash_point=CrashPoint(self.settings.crash_after_records), prepare=prepare)
+        self.consumers.append(consumer)
+        return consumer
+
+    def add_side_effect_consumer(self, group_id: str, topics: list[str], handler: SideEffectHandler[PendingT],
+                                 accepts: tuple[type, ...]) -> SideEffectConsumer[PendingT]:
+        """A consumer whose work has an effect outside the database, between two transactions
+        (SideEffectConsumer); messages of other types than `accepts` are dead-lettered."""
+        consumer = SideEffectConsumer(group_id=group_id, topics=topics, handler=handler, accepts=accepts,
+                                      uow_factory=self.uow, crash_point=CrashPoint(self.settings.crash_after_records))
         self.consumers.append(consumer)
         return consumer
 
@@ -199,7 +208,7 @@ class Service:
         if self.config is not None:
             checks["config"] = "ok" if self.config.ready.is_set() else "catching up"
         # Until it has joined its consumer group a replica processes nothing: not ready yet.
-        waiting = [getattr(c, "group_id", "?") for c in self.consumers if c.stats.rebalances == 0]
+        waiting = [c.group_id for c in self.consumers if c.stats.rebalances == 0]
         checks["consumer_groups"] = "ok" if not waiting else f"joining: {waiting}"
         dead = [t.get_name() for t in self._tasks if t.done()]
         checks["background"] = "ok" if not dead else f"stopped: {dead}"
@@ -226,7 +235,7 @@ class Service:
         async def readyz() -> JSONResponse:
             checks = await self.readiness()
             ok = all(v == "ok" for v in checks.values())
-            consumers = {getattr(c, "group_id", type(c).__name__): vars(c.stats) for c in self.consumers}
+            consumers = {c.group_id: vars(c.stats) for c in self.consumers}
             return JSONResponse({"ready": ok, "service": self.name, "checks": checks, "consumers": consumers,
                                  "outbox_published": self.relay.published}, status_code=200 if ok else 503)
 
