@@ -8,10 +8,10 @@ from signalcraft_runtime.service import Service
 from signalcraft_runtime.settings import ServiceSettings
 from signalcraft_schemas import Topic
 
-from .config_api import router as config_router
-from .projections import project
-from .read_api import router as read_router
-from .tables import tables
+from .adapters.config_api import router as config_router
+from .adapters.read_api import router as read_router
+from .handlers import project
+from .repository.tables import tables
 
 
 class QueryApiSettings(ServiceSettings):
@@ -23,20 +23,20 @@ class QueryApiSettings(ServiceSettings):
 def create_service(settings: QueryApiSettings) -> Service:
     if not settings.admin_token:
         raise RuntimeError("set SIGNALCRAFT_ADMIN_TOKEN: the API and the CLI authenticate with it")
+
+    async def expose_settings(svc: Service) -> None:
+        svc.app_state.admin_token = settings.admin_token  # type: ignore[attr-defined]
+        svc.app_state.public_ingest_url = settings.public_ingest_url  # type: ignore[attr-defined]
+
     service = Service(name="query-api", settings=settings, tables=tables,
-                      migrations=Path(__file__).parent / "migrations", routers=[read_router, config_router])
+                      migrations=Path(__file__).parent / "migrations", routers=[read_router, config_router],
+                      on_startup=[expose_settings])
     service.add_consumer(
         "query-api",
         [Topic.ALERTS_NORMALIZED, Topic.GROUPS_EVENTS, Topic.NOTIFICATIONS_REQUESTED, Topic.NOTIFICATIONS_RESULTS,
          Topic.ESCALATIONS, Topic.DEADLETTER],
         project,
     )
-
-    async def expose_settings(svc: Service) -> None:
-        svc.app_state.admin_token = settings.admin_token  # type: ignore[attr-defined]
-        svc.app_state.public_ingest_url = settings.public_ingest_url  # type: ignore[attr-defined]
-
-    service.on_startup.insert(0, expose_settings)
     return service
 
 

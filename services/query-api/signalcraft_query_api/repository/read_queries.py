@@ -1,25 +1,18 @@
-"""The read API the frontend uses: inbox, groups with timeline, dashboard, delivery health."""
+"""What the read API selects: inbox, groups with timeline, dashboard figures, delivery health."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import and_, desc, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from signalcraft_runtime.clock import utcnow
-
-from .auth import require_token
+from ..domain.read_views import OverviewCounts
 from .tables import alerts, deadletters, groups, integration_activity, integrations, notifications, timeline
 
-router = APIRouter(prefix="/api", tags=["read"], dependencies=[Depends(require_token)])
-
-
-def _engine(request: Request) -> AsyncEngine:
-    return request.app.state.service.engine
+Row = dict[str, Any]
 
 
 def _where(table: Any, workspace_id: str, **equal: str | None) -> list[Any]:
@@ -27,47 +20,36 @@ def _where(table: Any, workspace_id: str, **equal: str | None) -> list[Any]:
     return [table.c.workspace_id == workspace_id] + [table.c[name] == value for name, value in equal.items() if value]
 
 
-def _rows(result: Any) -> list[dict[str, Any]]:
+def _rows(result: Any) -> list[Row]:
     return [dict(r._mapping) for r in result]
 
 
-@router.get("/alerts")
-async def list_alerts(
-    request: Request, workspace_id: str, environment: str | None = None, project: str | None = None,
-    severity: str | None = None, source: str | None = None, status: str | None = None,
-    before: datetime | None = None, limit: int = Query(50, ge=1, le=500),
-) -> dict[str, Any]:
-    """The alert inbox: newest first; `before` (a received_at) pages back."""
-    cond = _where(alerts, workspace_id, environment=environment, project=project, severity=severity, source=source,
-                  status=status)
-    if before:
-        cond.append(alerts.c.received_at < before)
-    async with _engine(request).connect() as conn:
-        rows = _rows(await conn.execute(select(alerts).where(and_(*cond)).order_by(desc(alerts.c.received_at)).limit(limit)))
-    return {"items": rows, "next_before": rows[-1]["received_at"] if len(rows) == limit else None}
+class ReadQueries:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
 
+    async def alerts(self, workspace_id: str, before: datetime | None, limit: int, **equal: str | None) -> list[Row]:
+        """Newest first; `before` (a received_at) pages back; `equal`: column = value filters."""
+        cond = _where(alerts, workspace_id, **equal)
+        if before:
+            cond.append(alerts.c.received_at < before)
+        return _rows(await self._conn.execute(
+            select(alerts).where(and_(*cond)).order_by(desc(alerts.c.received_at)).limit(limit)))
 
-@router.get("/alert-groups")
-async def list_groups(
-    request: Request, workspace_id: str, status: str | None = None, environment: str | None = None,
-    project: str | None = None, severity: str | None = None, before: datetime | None = None,
-    limit: int = Query(50, ge=1, le=500),
-) -> dict[str, Any]:
-    cond = _where(groups, workspace_id, status=status, environment=environment, project=project, severity=severity)
-    if before:
-        cond.append(groups.c.last_seen_at < before)
-    async with _engine(request).connect() as conn:
-        rows = _rows(await conn.execute(select(groups).where(and_(*cond)).order_by(desc(groups.c.last_seen_at)).limit(limit)))
-    return {"items": rows, "next_before": rows[-1]["last_seen_at"] if len(rows) == limit else None}
+    async def groups(self, workspace_id: str, before: datetime | None, limit: int, **equal: str | None) -> list[Row]:
+        """Most recently seen first; `before` (a last_seen_at) pages back; `equal`: column = value filters."""
+        cond = _where(groups, workspace_id, **equal)
+        if before:
+            cond.append(groups.c.last_seen_at < before)
+        return _rows(await self._conn.execute(
+            select(groups).where(and_(*cond)).order_by(desc(groups.c.last_seen_at)).limit(limit)))
 
-
-@router.get("/alert-groups/{group_id}")
-async def group_detail(request: Request, group_id: UUID, alerts_limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
-    """A group with its timeline, its recent alerts and its notifications."""
-    async with _engine(request).connect() as conn:
+    async def group_detail(self, group_id: UUID, alerts_limit: int) -> dict[str, Any] | None:
+        """A group with its timeline, its recent alerts and its notifications; None if there is no such group."""
+        conn = self._conn
         found = _rows(await conn.execute(select(groups).where(groups.c.group_id == group_id)))
         if not found:
-            raise HTTPException(404, "no such alert group")
+            return None
         group = found[0]
         events = _rows(await conn.execute(select(timeline).where(timeline.c.group_id == group_id).order_by(timeline.c.at)))
         related = _rows(await conn.execute(
@@ -76,14 +58,10 @@ async def group_detail(request: Request, group_id: UUID, alerts_limit: int = Que
             .order_by(desc(alerts.c.received_at)).limit(alerts_limit)))
         sent = _rows(await conn.execute(select(notifications).where(notifications.c.group_id == group_id)
                                         .order_by(notifications.c.requested_at)))
-    return {"group": group, "timeline": events, "alerts": related, "notifications": sent}
+        return {"group": group, "timeline": events, "alerts": related, "notifications": sent}
 
-
-@router.get("/dashboard/overview")
-async def overview(request: Request, workspace_id: str, hours: int = Query(24, ge=1, le=24 * 30)) -> dict[str, Any]:
-    """Noise (alerts, groups, dedup ratio, noisy sources), MTTA, ack rate and delivery, over `hours`."""
-    since = utcnow() - timedelta(hours=hours)
-    async with _engine(request).connect() as conn:
+    async def overview_counts(self, workspace_id: str, since: datetime) -> OverviewCounts:
+        conn = self._conn
         alert_count = (await conn.execute(select(func.count()).select_from(alerts).where(
             alerts.c.workspace_id == workspace_id, alerts.c.received_at >= since))).scalar_one()
         g = (await conn.execute(select(
@@ -104,27 +82,14 @@ async def overview(request: Request, workspace_id: str, hours: int = Query(24, g
         ).where(notifications.c.workspace_id == workspace_id, notifications.c.requested_at >= since,
                 notifications.c.kind != "updated"))).one()  # messages posted; rewrites are not new messages
         last_webhooks = _rows(await conn.execute(select(integration_activity).where(integration_activity.c.workspace_id == workspace_id)))
-    for source in noisy:
-        source["alerts_per_group"] = round(source["alerts"] / source["groups"], 2) if source["groups"] else None
-    return {
-        "window_hours": hours,
-        "alerts": alert_count,
-        "groups": g.groups,
-        "dedup_ratio": round(1 - g.groups / alert_count, 4) if alert_count else None,
-        "ack_rate": round(g.acknowledged / g.groups, 4) if g.groups else None,
-        "mtta_seconds": round(float(g.mtta), 1) if g.mtta is not None else None,
-        "resolved": g.resolved,
-        "noisy_sources": noisy,
-        "notifications": {"delivered": delivery.delivered, "failed": delivery.failed,
-                          "last_delivered_at": delivery.last_delivered_at},
-        "integrations": last_webhooks,
-    }
+        return OverviewCounts(
+            alerts=alert_count, groups=g.groups, acknowledged=g.acknowledged, mean_ack_seconds=g.mtta,
+            resolved=g.resolved, noisy_sources=noisy, delivered=delivery.delivered, failed=delivery.failed,
+            last_delivered_at=delivery.last_delivered_at, integrations=last_webhooks)
 
-
-@router.get("/delivery-health")
-async def delivery_health(request: Request, workspace_id: str, limit: int = Query(20, ge=1, le=200)) -> dict[str, Any]:
-    """Is anything silently broken? Last webhook per integration, last Slack delivery, failures, dead letters."""
-    async with _engine(request).connect() as conn:
+    async def delivery_health(self, workspace_id: str, limit: int) -> dict[str, Any]:
+        """Is anything silently broken? Last webhook per integration, last Slack delivery, failures, dead letters."""
+        conn = self._conn
         configured = _rows(await conn.execute(
             select(integrations.c.integration_id, integrations.c.provider, integrations.c.name, integrations.c.enabled,
                    integration_activity.c.last_webhook_at, integration_activity.c.alerts_total)
@@ -139,5 +104,5 @@ async def delivery_health(request: Request, workspace_id: str, limit: int = Quer
             .order_by(desc(notifications.c.finished_at)).limit(limit)))
         dead = _rows(await conn.execute(select(deadletters).where(deadletters.c.workspace_id.in_([workspace_id, "unknown"]))
                                         .order_by(desc(deadletters.c.at)).limit(limit)))
-    return {"integrations": configured, "last_slack_delivery_at": last, "notifications_pending": pending,
-            "recent_failures": failures, "dead_letters": dead}
+        return {"integrations": configured, "last_slack_delivery_at": last, "notifications_pending": pending,
+                "recent_failures": failures, "dead_letters": dead}

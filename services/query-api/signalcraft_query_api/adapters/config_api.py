@@ -1,0 +1,151 @@
+"""The configuration endpoints (workspaces, integrations, the Slack connection, routing rules) the
+CLI and the frontend call. Writes go to `handlers.py`; lists read the config rows directly."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, Field, HttpUrl
+
+from signalcraft_runtime.service import Service
+from signalcraft_schemas.events import RoutingConditions
+
+from .. import handlers
+from ..domain.config import (
+    NewIntegration, RuleDefinition, SlackCredentials, UnknownProvider, UnknownRule, UnknownWorkspace,
+    WorkspaceSettings, rules_in_order,
+)
+from ..repository.config import ConfigRepository
+from .auth import require_token
+
+router = APIRouter(prefix="/api", tags=["config"], dependencies=[Depends(require_token)])
+
+STATUS_OF_ERROR: dict[type[Exception], int] = {
+    UnknownProvider: 422, UnknownWorkspace: 404, UnknownRule: 404, handlers.SecretKeyMissing: 500,
+}
+
+
+@contextmanager
+def _http_errors() -> Iterator[None]:
+    """A refused command answers with its status code and the reason."""
+    try:
+        yield
+    except tuple(STATUS_OF_ERROR) as exc:
+        raise HTTPException(STATUS_OF_ERROR[type(exc)], str(exc)) from exc
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service
+
+
+async def config_rows(request: Request) -> AsyncIterator[ConfigRepository]:
+    async with _service(request).engine.connect() as conn:
+        yield ConfigRepository(conn)
+
+
+class WorkspaceIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    workspace_id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    dedup_window_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    auto_close_minutes: int = Field(default=24 * 60, ge=1, le=30 * 24 * 60)
+    default_channel: str | None = None
+
+    def settings(self) -> WorkspaceSettings:
+        return WorkspaceSettings(name=self.name, dedup_window_minutes=self.dedup_window_minutes,
+                                 auto_close_minutes=self.auto_close_minutes, default_channel=self.default_channel)
+
+
+@router.post("/workspaces", status_code=201)
+async def create_workspace(body: WorkspaceIn, request: Request) -> dict[str, Any]:
+    return await handlers.create_workspace(_service(request), body.workspace_id, body.settings())
+
+
+@router.put("/workspaces/{workspace_id}")
+async def update_workspace(workspace_id: str, body: WorkspaceIn, request: Request) -> dict[str, Any]:
+    return await handlers.save_workspace(_service(request), workspace_id, body.settings())
+
+
+@router.get("/workspaces")
+async def list_workspaces(rows: ConfigRepository = Depends(config_rows)) -> list[dict[str, Any]]:
+    return await rows.workspaces()
+
+
+class IntegrationIn(BaseModel):
+    workspace_id: str
+    provider: str
+    name: str = Field(min_length=1, max_length=200)
+    options: dict[str, str] = Field(default_factory=dict)
+    secret: str | None = Field(default=None, min_length=8, description="Use the provider's own secret (e.g. Sentry's client secret); generated when omitted")
+
+
+@router.post("/integrations", status_code=201)
+async def create_integration(body: IntegrationIn, request: Request) -> dict[str, Any]:
+    """Returns the webhook URL and the secret, once; afterwards the secret is stored encrypted only."""
+    new = NewIntegration(workspace_id=body.workspace_id, provider=body.provider, name=body.name,
+                         options=body.options, secret=body.secret)
+    with _http_errors():
+        return await handlers.add_integration(_service(request), new, request.app.state.public_ingest_url)
+
+
+@router.get("/integrations")
+async def list_integrations(workspace_id: str, rows: ConfigRepository = Depends(config_rows)) -> list[dict[str, Any]]:
+    return await rows.integrations(workspace_id)
+
+
+class SlackIn(BaseModel):
+    workspace_id: str
+    bot_token: str = Field(min_length=1)
+    signing_secret: str = Field(min_length=1)
+    team_id: str | None = None
+
+
+@router.post("/slack/connect", status_code=201)
+async def connect_slack(body: SlackIn, request: Request) -> dict[str, Any]:
+    credentials = SlackCredentials(workspace_id=body.workspace_id, bot_token=body.bot_token,
+                                   signing_secret=body.signing_secret, team_id=body.team_id)
+    with _http_errors():
+        return await handlers.connect_slack(_service(request), credentials)
+
+
+class RuleIn(BaseModel):
+    workspace_id: str
+    name: str = Field(min_length=1, max_length=200)
+    position: int = 100
+    conditions: RoutingConditions = Field(default_factory=RoutingConditions)
+    channel: str = Field(min_length=1)
+    runbook_url: HttpUrl | None = None
+    escalate_after_minutes: int | None = Field(default=None, ge=1)
+    enabled: bool = True
+
+    def definition(self) -> RuleDefinition:
+        return RuleDefinition(
+            workspace_id=self.workspace_id, name=self.name, position=self.position, conditions=self.conditions,
+            channel=self.channel, runbook_url=str(self.runbook_url) if self.runbook_url else None,
+            escalate_after_minutes=self.escalate_after_minutes, enabled=self.enabled)
+
+
+@router.get("/routing-rules")
+async def list_rules(workspace_id: str, rows: ConfigRepository = Depends(config_rows)) -> list[dict[str, Any]]:
+    return rules_in_order(await rows.rule_definitions(workspace_id))
+
+
+@router.post("/routing-rules", status_code=201)
+async def create_rule(body: RuleIn, request: Request) -> dict[str, Any]:
+    with _http_errors():
+        return await handlers.create_rule(_service(request), body.definition())
+
+
+@router.put("/routing-rules/{rule_id}")
+async def update_rule(rule_id: str, body: RuleIn, request: Request) -> dict[str, Any]:
+    with _http_errors():
+        return await handlers.save_rule(_service(request), rule_id, body.definition())
+
+
+@router.delete("/routing-rules/{rule_id}", status_code=204)
+async def delete_rule(rule_id: str, request: Request) -> Response:
+    with _http_errors():
+        await handlers.delete_rule(_service(request), rule_id)
+    return Response(status_code=204)

@@ -1,0 +1,138 @@
+"""Read models: each event folded into the tables the UI reads. Replaying topics rebuilds them.
+
+Pure decisions only: which rows (plain dicts keyed by column name) and which timeline entry an
+event becomes. `handlers.py` says what happens to each event type; the repository writes the rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from signalcraft_schemas import Envelope
+from signalcraft_schemas.events import (
+    AlertNormalized, EscalationArmed, EscalationFired, EventData, GroupAcknowledged, GroupOpened, GroupResolved,
+    GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed, NotificationKind,
+    NotificationRequested,
+)
+
+Row = dict[str, Any]  # one read-model row: column name -> value
+
+GroupEvent = GroupOpened | GroupUpdated | GroupAcknowledged | GroupResolved
+NotificationResult = NotificationDelivered | NotificationFailed
+TIMELINE_KIND: dict[type[EventData], str] = {
+    GroupOpened: "opened", GroupUpdated: "alerts_added", GroupAcknowledged: "acknowledged", GroupResolved: "resolved",
+    NotificationRequested: "notification_requested", NotificationDelivered: "notification_delivered",
+    NotificationFailed: "notification_failed", EscalationArmed: "escalation_armed", EscalationFired: "escalated",
+}
+
+
+@dataclass
+class ProjectionBatch:
+    """Rows of one consumed batch that are written together (one statement each) after every event
+    of the batch has been seen: alerts are the hot path, timeline entries come with most events."""
+
+    alerts: list[Row] = field(default_factory=list)
+    timeline: list[Row] = field(default_factory=list)
+
+
+def alert_row(env: Envelope[AlertNormalized]) -> Row:
+    data, alert = env.data, env.data.alert
+    return {
+        "event_id": env.id, "workspace_id": env.workspace_id, "integration_id": data.integration_id,
+        "delivery_id": data.delivery_id, "group_key": data.group_key, "source": alert.source,
+        "source_event_id": alert.source_event_id, "project": alert.project, "environment": alert.environment,
+        "severity": alert.severity.value, "status": alert.status.value, "fingerprint": alert.fingerprint,
+        "title": alert.title, "link": alert.link, "tags": alert.tags, "occurred_at": alert.occurred_at,
+        "received_at": env.occurred_at,
+    }
+
+
+def webhook_activity(alerts: list[Row]) -> list[Row]:
+    """Per integration, in order of first appearance: its newest webhook in these alerts and how many
+    alerts it sent (added to the stored total)."""
+    activity: dict[str, Row] = {}
+    for alert in alerts:
+        seen = activity.get(alert["integration_id"])
+        if seen is None:
+            activity[alert["integration_id"]] = {
+                "integration_id": alert["integration_id"], "workspace_id": alert["workspace_id"],
+                "last_webhook_at": alert["received_at"], "alerts_total": 1}
+            continue
+        seen["alerts_total"] += 1
+        if seen["last_webhook_at"] < alert["received_at"]:
+            seen["workspace_id"], seen["last_webhook_at"] = alert["workspace_id"], alert["received_at"]
+    return list(activity.values())
+
+
+def group_row(env: Envelope[GroupEvent]) -> Row:
+    """The group as its newest event shows it; an acknowledgement or resolution also stamps when."""
+    group, data = env.data.group, env.data
+    row = {
+        "group_id": group.group_id, "workspace_id": env.workspace_id, "group_key": group.group_key,
+        "source": group.source, "project": group.project, "environment": group.environment,
+        "severity": group.severity.value, "status": group.status.value, "title": group.title,
+        "description": group.description, "count": group.count, "first_seen_at": group.first_seen_at,
+        "last_seen_at": group.last_seen_at, "link": group.link, "tags": group.tags,
+    }
+    if isinstance(data, GroupAcknowledged):
+        row["acknowledged_at"] = env.occurred_at
+    if isinstance(data, GroupResolved):
+        row["resolved_at"] = env.occurred_at
+    return row
+
+
+def notification_requested_row(env: Envelope[NotificationRequested]) -> Row:
+    data = env.data
+    return {"notification_id": env.id, "workspace_id": env.workspace_id, "group_id": data.group.group_id,
+            "kind": data.kind.value, "channel": data.channel, "status": "requested", "attempts": 0,
+            "requested_at": env.occurred_at}
+
+
+def group_route(data: NotificationRequested) -> Row | None:
+    """The channel and runbook a group was first posted with; later requests (updates, resolutions,
+    escalations) do not move it."""
+    if data.kind != NotificationKind.NEW_GROUP:
+        return None
+    return {"channel": data.channel, "runbook_url": data.runbook_url}
+
+
+def notification_result_row(env: Envelope[NotificationResult]) -> Row:
+    """The outcome, keyed by the request it answers (a result without one, e.g. no_route, by itself)."""
+    data = env.data
+    delivered = isinstance(data, NotificationDelivered)
+    return {
+        "notification_id": data.request_id or env.id, "workspace_id": env.workspace_id, "group_id": data.group_id,
+        "kind": data.kind.value, "channel": data.channel, "status": "delivered" if delivered else "failed",
+        "error": None if delivered else data.error, "attempts": data.attempts, "finished_at": env.occurred_at,
+        "latency_ms": data.latency_ms if delivered else None,
+    }
+
+
+def dead_letter_row(env: Envelope[MessageDeadLettered]) -> Row:
+    data = env.data
+    return {"event_id": env.id, "workspace_id": env.workspace_id, "consumer": data.consumer, "topic": data.topic,
+            "partition": data.partition, "offset": data.offset, "original_type": data.original_type,
+            "error": data.error, "at": env.occurred_at}
+
+
+def timeline_entry(env: Envelope[Any]) -> Row:
+    """A line of a group's history: what happened (kind) and the facts worth showing (detail)."""
+    data = env.data
+    group_id = data.group.group_id if hasattr(data, "group") else data.group_id
+    return {"event_id": env.id, "group_id": group_id, "at": env.occurred_at, "kind": TIMELINE_KIND[type(data)],
+            "detail": _timeline_detail(data)}
+
+
+def _timeline_detail(data: Any) -> dict[str, Any]:
+    if isinstance(data, GroupEvent):
+        detail: dict[str, Any] = {"count": data.group.count, "severity": data.group.severity,
+                                  "status": data.group.status}
+        if isinstance(data, GroupUpdated):
+            detail["alerts_added"] = data.alerts_added
+        if isinstance(data, GroupResolved):
+            detail["reason"] = data.reason
+        if isinstance(data, GroupAcknowledged):
+            detail["by"] = data.by
+        return detail
+    return data.model_dump(mode="json", exclude={"group"})

@@ -1,0 +1,214 @@
+"""query-api's handlers: one function per consumed event (the read-model projection), per admin
+command (configuration) and per read that needs more than a query.
+
+Projection: `project` hands each event of a batch to the projector for its type, which writes the
+event's read-model rows through the repository. Alerts and timeline entries are collected in a
+`ProjectionBatch` and written once per batch (alerts are the hot path). Replaying topics rebuilds
+the read models.
+
+Configuration: this service owns configuration. Each write updates its table and appends the config
+event to the outbox in one transaction; the relay publishes it to the compacted `config` topic that
+ingest, grouping, router, notifier and escalator read. Secrets are encrypted before they are stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from signalcraft_runtime.clock import utcnow
+from signalcraft_runtime.crypto import SecretBox
+from signalcraft_runtime.service import Service
+from signalcraft_runtime.unit_of_work import UnitOfWork
+from signalcraft_schemas import Envelope
+from signalcraft_schemas.events import (
+    AlertNormalized, EscalationArmed, EscalationFired, EventData, GroupAcknowledged, GroupOpened, GroupResolved,
+    GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed, NotificationRequested,
+)
+
+from .domain.config import (
+    ConfigChange, NewIntegration, RuleDefinition, SlackCredentials, UnknownRule, UnknownWorkspace, WorkspaceSettings,
+    check_provider, integration_configured, integration_receipt, rule_deleted, rule_saved, slack_connected,
+    workspace_configured,
+)
+from .domain.projection import (
+    ProjectionBatch, alert_row, dead_letter_row, group_route, group_row, notification_requested_row,
+    notification_result_row, timeline_entry, webhook_activity,
+)
+from .domain.read_views import overview
+from .repository.config import ConfigRepository
+from .repository.projection import ReadModelWriter
+from .repository.read_queries import ReadQueries
+
+# --- projection: consumed events -> read models --------------------------------------------
+
+Projector = Callable[[ReadModelWriter, ProjectionBatch, Envelope[Any]], Awaitable[None]]
+
+
+async def on_alert_normalized(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
+    batch.alerts.append(alert_row(env))
+
+
+async def on_group_event(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
+    """Opened, updated, acknowledged or resolved: the group's row as the event shows it."""
+    await read_models.upsert_group(group_row(env))
+    batch.timeline.append(timeline_entry(env))
+
+
+async def on_notification_requested(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
+    await read_models.insert_notification(notification_requested_row(env))
+    route = group_route(env.data)
+    if route is not None:
+        await read_models.route_group(env.data.group.group_id, route)
+    batch.timeline.append(timeline_entry(env))
+
+
+async def on_notification_delivered(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
+    await read_models.upsert_notification_result(notification_result_row(env))
+    await read_models.mark_group_notified(env.data.group_id, env.occurred_at)
+    batch.timeline.append(timeline_entry(env))
+
+
+async def on_notification_failed(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
+    await read_models.upsert_notification_result(notification_result_row(env))
+    batch.timeline.append(timeline_entry(env))
+
+
+async def on_escalation(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
+    """Armed or fired: a line in the group's timeline, nothing else."""
+    batch.timeline.append(timeline_entry(env))
+
+
+async def on_dead_letter(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
+    await read_models.insert_dead_letter(dead_letter_row(env))
+
+
+PROJECTORS: dict[type[EventData], Projector] = {
+    AlertNormalized: on_alert_normalized,
+    GroupOpened: on_group_event, GroupUpdated: on_group_event,
+    GroupAcknowledged: on_group_event, GroupResolved: on_group_event,
+    NotificationRequested: on_notification_requested,
+    NotificationDelivered: on_notification_delivered, NotificationFailed: on_notification_failed,
+    EscalationArmed: on_escalation, EscalationFired: on_escalation,
+    MessageDeadLettered: on_dead_letter,
+}  # any other event on the consumed topics has no read model
+
+
+async def project(uow: UnitOfWork, envelopes: list[Envelope[Any]]) -> None:
+    """The consumer's batch handler: every event through its projector, then the batched writes."""
+    read_models = ReadModelWriter(uow)
+    batch = ProjectionBatch()
+    for env in envelopes:
+        projector = PROJECTORS.get(type(env.data))
+        if projector is not None:
+            await projector(read_models, batch, env)
+    await read_models.insert_alerts(batch.alerts)
+    await read_models.insert_timeline(batch.timeline)
+    await read_models.add_webhook_activity(webhook_activity(batch.alerts))
+
+
+# --- reads that need more than a query -------------------------------------------------------
+
+
+async def dashboard_overview(queries: ReadQueries, workspace_id: str, window_hours: int) -> dict[str, Any]:
+    counts = await queries.overview_counts(workspace_id, since=utcnow() - timedelta(hours=window_hours))
+    return overview(counts, window_hours)
+
+
+# --- configuration commands ------------------------------------------------------------------
+
+
+class SecretKeyMissing(RuntimeError):
+    pass
+
+
+async def create_workspace(service: Service, workspace_id: str | None, settings: WorkspaceSettings) -> dict[str, Any]:
+    return await save_workspace(service, workspace_id or f"ws-{secrets.token_hex(4)}", settings)
+
+
+async def save_workspace(service: Service, workspace_id: str, settings: WorkspaceSettings) -> dict[str, Any]:
+    change = workspace_configured(workspace_id, settings)
+    async with service.uow() as uow:
+        await ConfigRepository(uow.connection).save_workspace(change.event)
+        await _commit(uow, change, utcnow())
+    await _published(service)
+    return change.event.model_dump()
+
+
+async def add_integration(service: Service, new: NewIntegration, public_ingest_url: str) -> dict[str, Any]:
+    """Returns the webhook URL and the secret, once; afterwards the secret is stored encrypted only."""
+    check_provider(new.provider)
+    async with service.uow() as uow:
+        repo = ConfigRepository(uow.connection)
+        await _require_workspace(repo, new.workspace_id)
+        secret = new.secret or secrets.token_urlsafe(32)
+        integration_id = f"{new.provider[:3]}-{secrets.token_hex(6)}"
+        change = integration_configured(integration_id, new, _secret_box(service).encrypt(secret))
+        await repo.add_integration(change.event)
+        await _commit(uow, change, utcnow())
+    await _published(service)
+    return integration_receipt(change.event, secret, public_ingest_url)
+
+
+async def connect_slack(service: Service, credentials: SlackCredentials) -> dict[str, Any]:
+    async with service.uow() as uow:
+        repo = ConfigRepository(uow.connection)
+        await _require_workspace(repo, credentials.workspace_id)
+        box, now = _secret_box(service), utcnow()
+        change = slack_connected(credentials, box.encrypt(credentials.bot_token), box.encrypt(credentials.signing_secret))
+        await repo.save_slack_connection(change.event, now)
+        await _commit(uow, change, now)
+    await _published(service)
+    return {"workspace_id": credentials.workspace_id, "connected": True}
+
+
+async def create_rule(service: Service, rule: RuleDefinition) -> dict[str, Any]:
+    return await save_rule(service, f"rule-{secrets.token_hex(5)}", rule)
+
+
+async def save_rule(service: Service, rule_id: str, rule: RuleDefinition) -> dict[str, Any]:
+    """Returns the rule's definition as stored (and as the router receives it)."""
+    async with service.uow() as uow:
+        repo = ConfigRepository(uow.connection)
+        await _require_workspace(repo, rule.workspace_id)
+        change, now = rule_saved(rule_id, rule), utcnow()
+        await repo.save_rule(change.event, now)
+        await _commit(uow, change, now)
+    await _published(service)
+    return change.event.model_dump(mode="json")
+
+
+async def delete_rule(service: Service, rule_id: str) -> None:
+    async with service.uow() as uow:
+        workspace_id = await ConfigRepository(uow.connection).delete_rule(rule_id)
+        if workspace_id is None:
+            raise UnknownRule("no such rule")
+        await _commit(uow, rule_deleted(rule_id, workspace_id), utcnow())
+    await _published(service)
+
+
+async def _require_workspace(repo: ConfigRepository, workspace_id: str) -> None:
+    if not await repo.workspace_exists(workspace_id):
+        raise UnknownWorkspace(f"no workspace {workspace_id!r}")
+
+
+def _secret_box(service: Service) -> SecretBox:
+    if service.secrets is None:
+        raise SecretKeyMissing("SIGNALCRAFT_SECRET_KEY is not configured")
+    return service.secrets
+
+
+async def _commit(uow: UnitOfWork, change: ConfigChange[Any], now: datetime) -> None:
+    """The config event goes to the outbox in the transaction of the row it describes."""
+    uow.emit(Envelope.wrap(change.event, workspace_id=change.workspace_id, key=change.key,
+                           correlation_id=f"admin:{uuid.uuid4()}", occurred_at=now))
+    await uow.commit()
+
+
+async def _published(service: Service) -> None:
+    """Answer a configuration change once it is on the config topic, not merely stored: a service
+    that then meets the new workspace or integration finds it there (`ConfigView.sync`)."""
+    await service.relay.wait_published()

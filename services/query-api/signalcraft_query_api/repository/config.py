@@ -1,0 +1,71 @@
+"""The configuration rows this service owns (workspaces, integrations, the Slack connection, routing
+rules). Each write runs in the unit of work that also stages its config event for the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from signalcraft_schemas.events import IntegrationConfigured, RoutingRuleSaved, SlackConnected, WorkspaceConfigured
+
+from .tables import integrations, routing_rules, slack_connections, workspaces
+
+
+class ConfigRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def workspace_exists(self, workspace_id: str) -> bool:
+        found = await self._conn.execute(select(workspaces.c.workspace_id).where(workspaces.c.workspace_id == workspace_id))
+        return found.first() is not None
+
+    async def workspaces(self) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in await self._conn.execute(select(workspaces).order_by(workspaces.c.created_at))]
+
+    async def save_workspace(self, workspace: WorkspaceConfigured) -> None:
+        row = workspace.model_dump()
+        stmt = insert(workspaces).values(**row)
+        await self._conn.execute(stmt.on_conflict_do_update(
+            index_elements=[workspaces.c.workspace_id], set_={k: stmt.excluded[k] for k in row if k != "workspace_id"}))
+
+    async def integrations(self, workspace_id: str) -> list[dict[str, Any]]:
+        """Without their secrets."""
+        rows = await self._conn.execute(select(integrations).where(integrations.c.workspace_id == workspace_id))
+        return [{k: v for k, v in r._mapping.items() if k != "secret_encrypted"} for r in rows]
+
+    async def add_integration(self, integration: IntegrationConfigured) -> None:
+        await self._conn.execute(insert(integrations).values(
+            integration_id=integration.integration_id, workspace_id=integration.workspace_id,
+            provider=integration.provider, name=integration.name, secret_encrypted=integration.secret_encrypted,
+            options=integration.options, enabled=integration.enabled))
+
+    async def save_slack_connection(self, slack: SlackConnected, now: datetime) -> None:
+        stmt = insert(slack_connections).values(
+            workspace_id=slack.workspace_id, bot_token_encrypted=slack.bot_token_encrypted,
+            signing_secret_encrypted=slack.signing_secret_encrypted, team_id=slack.team_id)
+        await self._conn.execute(stmt.on_conflict_do_update(
+            index_elements=[slack_connections.c.workspace_id],
+            set_={"bot_token_encrypted": slack.bot_token_encrypted,
+                  "signing_secret_encrypted": slack.signing_secret_encrypted, "team_id": slack.team_id,
+                  "connected_at": now}))
+
+    async def rule_definitions(self, workspace_id: str) -> list[dict[str, Any]]:
+        rows = await self._conn.execute(select(routing_rules.c.definition).where(routing_rules.c.workspace_id == workspace_id))
+        return [r.definition for r in rows]
+
+    async def save_rule(self, rule: RoutingRuleSaved, now: datetime) -> None:
+        """The definition stored is the rule's event, as JSON."""
+        definition = rule.model_dump(mode="json")
+        stmt = insert(routing_rules).values(rule_id=rule.rule_id, workspace_id=rule.workspace_id, definition=definition)
+        await self._conn.execute(stmt.on_conflict_do_update(
+            index_elements=[routing_rules.c.rule_id], set_={"definition": definition, "updated_at": now}))
+
+    async def delete_rule(self, rule_id: str) -> str | None:
+        """Returns the deleted rule's workspace, or None when there was no such rule."""
+        row = (await self._conn.execute(
+            delete(routing_rules).where(routing_rules.c.rule_id == rule_id).returning(routing_rules.c.workspace_id))).first()
+        return row.workspace_id if row is not None else None

@@ -1,0 +1,89 @@
+"""Read-model writes: the rows `domain.projection` makes from events, into the query schema.
+
+Every write is idempotent (an event replayed, or redelivered past the inbox, changes nothing).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert
+
+from signalcraft_runtime.unit_of_work import UnitOfWork
+
+from .tables import deadletters, groups, integration_activity, notifications, timeline
+
+Row = dict[str, Any]
+
+ALERT_COLUMNS = ("event_id", "workspace_id", "integration_id", "delivery_id", "group_key", "source", "source_event_id",
+                 "project", "environment", "severity", "status", "fingerprint", "title", "link", "tags",
+                 "occurred_at", "received_at")
+_ALERT_TYPES = ("uuid", *["text"] * 14, "timestamptz", "timestamptz")  # tags travel as text, cast to jsonb
+# Every alert lands here: one constant statement per batch, binary parameters (as ingest does).
+INSERT_ALERTS = (
+    f"INSERT INTO query.alerts ({', '.join(ALERT_COLUMNS)}) "
+    f"SELECT {', '.join(f'c{i}::jsonb' if c == 'tags' else f'c{i}' for i, c in enumerate(ALERT_COLUMNS))} "
+    f"FROM unnest({', '.join(f'%b::{t}[]' for t in _ALERT_TYPES)}) AS t({', '.join(f'c{i}' for i in range(len(ALERT_COLUMNS)))}) "
+    "ON CONFLICT DO NOTHING"
+)
+# A result updates the row of the request it answers; who, what and where stay as requested.
+RESULT_COLUMNS = ("status", "error", "attempts", "finished_at", "latency_ms")
+
+
+class ReadModelWriter:
+    """Writes inside the consumer's unit of work, so the rows commit with the batch's inbox entries."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._conn = uow.connection
+
+    async def insert_alerts(self, rows: list[Row]) -> None:
+        if not rows:
+            return
+        columns = [[orjson.dumps(row[c]).decode() for row in rows] if c == "tags" else [row[c] for row in rows]
+                   for c in ALERT_COLUMNS]
+        driver = await self._uow.driver_connection()
+        await driver.execute(INSERT_ALERTS, columns, prepare=True)
+
+    async def add_webhook_activity(self, rows: list[Row]) -> None:
+        for row in rows:
+            stmt = insert(integration_activity).values(**row)
+            await self._conn.execute(stmt.on_conflict_do_update(
+                index_elements=[integration_activity.c.integration_id],
+                set_={"last_webhook_at": func.greatest(integration_activity.c.last_webhook_at, stmt.excluded.last_webhook_at),
+                      "alerts_total": integration_activity.c.alerts_total + stmt.excluded.alerts_total},
+            ))
+
+    async def insert_timeline(self, rows: list[Row]) -> None:
+        if rows:
+            await self._conn.execute(insert(timeline).on_conflict_do_nothing(), rows)
+
+    async def upsert_group(self, row: Row) -> None:
+        stmt = insert(groups).values(**row)
+        update_values = {k: stmt.excluded[k] for k in row if k != "group_id"}
+        # Events about one group arrive in order, but a replay must not move a count backwards.
+        update_values["count"] = func.greatest(groups.c.count, stmt.excluded["count"])
+        await self._conn.execute(stmt.on_conflict_do_update(index_elements=[groups.c.group_id], set_=update_values))
+
+    async def route_group(self, group_id: UUID, route: Row) -> None:
+        await self._conn.execute(update(groups).where(groups.c.group_id == group_id).values(**route))
+
+    async def mark_group_notified(self, group_id: UUID, at: datetime) -> None:
+        """The first delivery about a group stamps it; later ones do not."""
+        await self._conn.execute(update(groups).where(groups.c.group_id == group_id, groups.c.notified_at.is_(None))
+                                 .values(notified_at=at))
+
+    async def insert_notification(self, row: Row) -> None:
+        await self._conn.execute(insert(notifications).values(**row).on_conflict_do_nothing())
+
+    async def upsert_notification_result(self, row: Row) -> None:
+        stmt = insert(notifications).values(**row)
+        await self._conn.execute(stmt.on_conflict_do_update(
+            index_elements=[notifications.c.notification_id], set_={c: row[c] for c in RESULT_COLUMNS}))
+
+    async def insert_dead_letter(self, row: Row) -> None:
+        await self._conn.execute(insert(deadletters).values(**row).on_conflict_do_nothing())
