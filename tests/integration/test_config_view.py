@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from signalcraft_runtime.config_view import ConfigView
+from signalcraft_runtime.kafka_client import kafka_client_options
 from signalcraft_runtime.publisher import KafkaPublisher, OutgoingMessage
-from signalcraft_runtime.topics import ensure_topics
+from signalcraft_runtime.settings import KafkaSettings
+from signalcraft_runtime.topics import TopicLayout, ensure_topics
 from signalcraft_schemas import Envelope, Topic, encode
 from signalcraft_schemas.events import WorkspaceConfigured
 
@@ -24,10 +26,11 @@ def workspace(workspace_id: str) -> OutgoingMessage:
 
 
 async def test_sync_returns_only_once_every_write_made_before_it_is_applied(bootstrap_servers: str) -> None:
-    await ensure_topics(bootstrap_servers, partitions=2)
-    publisher = KafkaPublisher(bootstrap_servers, "it-config", linger_ms=0, max_batch_bytes=65536)
+    kafka = kafka_client_options(KafkaSettings(kafka_bootstrap_servers=bootstrap_servers), "it-config")
+    await ensure_topics(kafka, TopicLayout(partitions=2))
+    publisher = KafkaPublisher(kafka, linger_ms=0, max_batch_bytes=65536)
     await publisher.start()
-    view = ConfigView(bootstrap_servers, fetch_max_wait_ms=500)  # a view that trails by up to half a second
+    view = ConfigView(kafka, fetch_max_wait_ms=500)  # a view that trails by up to half a second
     await view.start()
     try:
         await view.wait_ready(30)
@@ -42,7 +45,8 @@ async def test_sync_returns_only_once_every_write_made_before_it_is_applied(boot
 
 
 async def test_sync_gives_up_after_its_timeout_when_the_view_has_no_broker() -> None:
-    view = ConfigView("127.0.0.1:1")  # nothing listens there
+    nowhere = KafkaSettings(kafka_bootstrap_servers="127.0.0.1:1")  # nothing listens there
+    view = ConfigView(kafka_client_options(nowhere, "it-config"))
     await view.start()
     try:
         assert await view.sync(timeout=0.5) is False

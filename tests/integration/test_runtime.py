@@ -13,9 +13,11 @@ from sqlalchemy import text
 
 from signalcraft_runtime.consumer import BatchConsumer
 from signalcraft_runtime.database import ServiceTables, create_engine
+from signalcraft_runtime.kafka_client import kafka_client_options
 from signalcraft_runtime.publisher import KafkaPublisher
 from signalcraft_runtime.relay import OutboxRelay
-from signalcraft_runtime.topics import ensure_topics
+from signalcraft_runtime.settings import KafkaSettings
+from signalcraft_runtime.topics import TopicLayout, ensure_topics
 from signalcraft_runtime.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from signalcraft_schemas import Envelope, decode, encode
 from signalcraft_schemas.events import MessageDeadLettered, WorkspaceConfigured
@@ -77,7 +79,8 @@ async def test_inbox_claims_each_event_once(database_url: str, schema: str) -> N
 
 async def test_relay_publishes_committed_events_in_order_and_empties_the_outbox(
         database_url: str, schema: str, bootstrap_servers: str) -> None:
-    await ensure_topics(bootstrap_servers, partitions=2)
+    kafka = kafka_client_options(KafkaSettings(kafka_bootstrap_servers=bootstrap_servers), "it")
+    await ensure_topics(kafka, TopicLayout(partitions=2))
     engine, uow = await make_schema(database_url, schema)
     key = f"order-{schema}"
     sent = [event(f"{schema}-{i}", key=key) for i in range(50)]
@@ -85,7 +88,7 @@ async def test_relay_publishes_committed_events_in_order_and_empties_the_outbox(
         async with uow() as work:
             work.emit_all(chunk)
             await work.commit()
-    publisher = KafkaPublisher(bootstrap_servers, "it-relay", linger_ms=5, max_batch_bytes=65536)
+    publisher = KafkaPublisher(kafka, linger_ms=5, max_batch_bytes=65536)
     await publisher.start()
     relay = OutboxRelay(engine, database_url, uow.tables, publisher, batch_size=15)
     while await relay.relay_once():
@@ -149,9 +152,10 @@ async def consume_keyed(bootstrap_servers: str, key: str, count: int) -> list[En
 
 async def test_the_running_relay_pipelines_batches_in_order_and_picks_up_late_commits(
         database_url: str, schema: str, bootstrap_servers: str) -> None:
-    await ensure_topics(bootstrap_servers, partitions=2)
+    kafka = kafka_client_options(KafkaSettings(kafka_bootstrap_servers=bootstrap_servers), "it")
+    await ensure_topics(kafka, TopicLayout(partitions=2))
     engine, uow = await make_schema(database_url, schema)
-    publisher = KafkaPublisher(bootstrap_servers, "it-relay", linger_ms=5, max_batch_bytes=65536)
+    publisher = KafkaPublisher(kafka, linger_ms=5, max_batch_bytes=65536)
     await publisher.start()
     relay = OutboxRelay(engine, database_url, uow.tables, publisher, batch_size=7, poll_interval=0.3, linger_s=0.002)
     uow.on_commit(relay.wake)

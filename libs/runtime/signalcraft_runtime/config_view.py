@@ -58,8 +58,9 @@ class ConfigState:
 class ConfigView:
     # Config changes are rare and `sync()` covers freshness where it matters, so the view polls
     # lazily: on Tansu every fetch costs storage reads, in every service, all the time.
-    def __init__(self, bootstrap_servers: str, fetch_max_wait_ms: int = 500) -> None:
-        self._bootstrap = bootstrap_servers
+    def __init__(self, kafka: dict[str, Any], fetch_max_wait_ms: int = 500) -> None:
+        """`kafka`: the connection options from `kafka_client_options`."""
+        self._kafka = kafka
         self._fetch_max_wait_ms = fetch_max_wait_ms
         self.state = ConfigState()
         self.ready = asyncio.Event()
@@ -101,10 +102,9 @@ class ConfigView:
 
     async def _run(self) -> None:
         while True:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                        auto_offset_reset="earliest", group_id=None,
-                                        fetch_max_wait_ms=self._fetch_max_wait_ms)
-            probe = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None)
+            consumer = AIOKafkaConsumer(**self._kafka, enable_auto_commit=False, auto_offset_reset="earliest",
+                                        group_id=None, fetch_max_wait_ms=self._fetch_max_wait_ms)
+            probe = AIOKafkaConsumer(**self._kafka, enable_auto_commit=False, group_id=None)
             try:
                 await consumer.start()
                 await probe.start()

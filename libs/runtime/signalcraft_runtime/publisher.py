@@ -30,9 +30,10 @@ class Publisher(Protocol):
 
 
 class KafkaPublisher:
-    def __init__(self, bootstrap_servers: str, client_id: str, linger_ms: int, max_batch_bytes: int) -> None:
+    def __init__(self, kafka: dict[str, Any], linger_ms: int, max_batch_bytes: int) -> None:
+        """`kafka`: the connection options from `kafka_client_options`."""
         self._options: dict[str, Any] = dict(
-            bootstrap_servers=bootstrap_servers, client_id=client_id,
+            **kafka,
             enable_idempotence=False,  # Tansu has no idempotent producer; consumers' inboxes dedupe
             acks="all", linger_ms=linger_ms, max_batch_size=max_batch_bytes, max_request_size=4 * 1024 * 1024,
             request_timeout_ms=30_000,

@@ -25,6 +25,7 @@ from .config_view import ConfigView
 from .consumer import BatchConsumer, Consumer, CrashPoint, PendingT, SideEffectConsumer, SideEffectHandler, is_transient
 from .crypto import SecretBox
 from .database import ServiceTables, create_engine
+from .kafka_client import faststream_broker_options, kafka_client_options
 from .logs import configure_logging, get_logger
 from .migrate import upgrade
 from .publisher import KafkaPublisher
@@ -32,7 +33,7 @@ from .relay import OutboxRelay
 from .settings import ServiceSettings
 from .tasks import cancel_and_wait
 from .telemetry import broker_middlewares, configure_tracing
-from .topics import ensure_topics
+from .topics import TopicLayout, ensure_topics
 from .unit_of_work import UnitOfWorkFactory
 
 log = get_logger(__name__)
@@ -57,20 +58,21 @@ class Service:
         self.schema = self.tables.schema
         self.engine = create_engine(self.settings.database_url, self.settings.db_pool_size)
         self.uow = UnitOfWorkFactory(self.engine, self.tables)
-        self.config = ConfigView(self.settings.kafka_bootstrap_servers) if self.needs_config else None
+        # Every Kafka client connects with kafka_client_options: bad Kafka settings stop the service here.
+        self.config = (ConfigView(kafka_client_options(self.settings, f"{self.name}-config"))
+                       if self.needs_config else None)
         self.secrets = SecretBox(self.settings.secret_key) if self.settings.secret_key else None
         self._tracer = configure_tracing(self.name, self.settings.otlp_endpoint)
         # FastStream runs the subscribers; everything a service emits goes through its outbox relay,
         # which has its own producer, so the broker needs none.
         self.broker = KafkaBroker(
-            self.settings.kafka_bootstrap_servers,
+            **faststream_broker_options(kafka_client_options(self.settings, self.name)),
             consumer_only=True,
             graceful_timeout=30.0,
-            client_id=f"signalcraft-{self.name}",
             middlewares=broker_middlewares(self._tracer),
             log_level=10,  # FastStream's per-message lines at DEBUG
         )
-        self.publisher = KafkaPublisher(self.settings.kafka_bootstrap_servers, f"signalcraft-{self.name}-relay",
+        self.publisher = KafkaPublisher(kafka_client_options(self.settings, f"{self.name}-relay"),
                                         self.settings.publish_linger_ms, self.settings.publish_max_batch_bytes)
         self.relay = OutboxRelay(self.engine, self.settings.database_url, self.tables, self.publisher,
                                  linger_s=self.settings.relay_linger_ms / 1000)
@@ -147,7 +149,9 @@ class Service:
 
     async def start(self) -> None:
         await asyncio.to_thread(upgrade, self.settings.database_url, self.schema, self.migrations)
-        await ensure_topics(self.settings.kafka_bootstrap_servers, self.settings.topic_partitions)
+        await ensure_topics(kafka_client_options(self.settings, f"{self.name}-admin"),
+                            TopicLayout(self.settings.topic_partitions, self.settings.topic_replication_factor),
+                            create=self.settings.create_topics)
         if self.config is not None:
             # Processing with half the configuration would route or window alerts wrongly: wait.
             await self.config.start()

@@ -2,20 +2,59 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
 
-class ServiceSettings(BaseSettings):
-    """Shared by every service. Each field is `SIGNALCRAFT_<NAME>` in the environment."""
+
+class KafkaSettings(BaseSettings):
+    """How every Kafka client connects (`kafka_client.kafka_client_options` checks them and builds the
+    clients' options). See docs/kafka.md."""
 
     model_config = SettingsConfigDict(env_prefix="SIGNALCRAFT_", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", description="Kafka (or Tansu) bootstrap servers")
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SASL over TLS)")
+    kafka_sasl_mechanism: SaslMechanism | None = Field(
+        default=None, description="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER; required with SASL_*")
+    kafka_sasl_username: str | None = Field(default=None, description="PLAIN and SCRAM")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="PLAIN and SCRAM")
+    kafka_sasl_oauth_token_file: Path | None = Field(
+        default=None, description="OAUTHBEARER: a file holding the token, read again at every authentication")
+    kafka_ssl_ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle that signed the brokers' certificates; unset = the system's CAs")
+    kafka_ssl_cert_file: Path | None = Field(default=None, description="PEM client certificate (mutual TLS)")
+    kafka_ssl_key_file: Path | None = Field(default=None, description="PEM private key of the client certificate")
+    kafka_client_id: str = Field(
+        default="signalcraft", description="Prefix of every client id (<prefix>-<service>[-relay|-config|-admin])")
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_case(cls, value: Any) -> Any:
+        """`sasl_ssl` and `scram-sha-512` mean what their upper-case spelling does."""
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password", "kafka_sasl_oauth_token_file",
+                     "kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """A variable set to "" (a template that always sets it) means unset, not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+class ServiceSettings(KafkaSettings):
+    """Shared by every service. Each field is `SIGNALCRAFT_<NAME>` in the environment."""
 
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/signalcraft",
         description="PostgreSQL; each service keeps its tables in its own schema",
     )
-    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", description="Kafka (or Tansu) bootstrap servers")
     http_host: str = Field(default="127.0.0.1", description="0.0.0.0 in containers")
     http_port: int = Field(default=8000, description="Health, metrics and the service's API (defaults differ per service)")
     secret_key: str = Field(default="", description="Fernet key that encrypts integration secrets at rest")
@@ -23,6 +62,10 @@ class ServiceSettings(BaseSettings):
     log_format: str = Field(default="json", description="json or console")
     otlp_endpoint: str | None = Field(default=None, description="OTLP gRPC endpoint; unset = no export")
     topic_partitions: int = Field(default=8, ge=1, description="Partitions per topic when a service creates them; the scaling limit per consumer group")
+    topic_replication_factor: int = Field(default=1, ge=1, description="Replicas per topic when a service creates them (3 on a production cluster)")
+    create_topics: bool = Field(
+        default=True, description="Create missing topics at start; false where topics are provisioned beforehand. "
+        "Either way a service refuses to start while a topic is missing")
     # Consumer group membership: lower in dev/tests so a restarted consumer rejoins quickly.
     consumer_session_timeout_ms: int = Field(default=10_000, description="A consumer that dies is replaced after this long")
     consumer_heartbeat_interval_ms: int = Field(default=3_000, description="A third of the session timeout or less")
