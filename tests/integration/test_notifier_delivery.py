@@ -7,7 +7,7 @@ and before the outcome was committed must not produce a second message.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,11 @@ from sqlalchemy import text
 import signalcraft_notifier
 from signalcraft_devstack.fake_slack import FakeSlack, FakeSlackState
 from signalcraft_devstack.ports import free_port
-from signalcraft_notifier.delivery import NotificationDeliverer, tables
-from signalcraft_notifier.slack_client import SlackClient
+from signalcraft_notifier.adapters.slack import SlackClient, SlackGateway
+from signalcraft_notifier.domain.delivery import DeliveryBatch
+from signalcraft_notifier.handlers import NotificationDelivery
+from signalcraft_notifier.repository import tables
+from signalcraft_runtime.consumer import SideEffectConsumer
 from signalcraft_runtime.database import create_engine
 from signalcraft_runtime.migrate import upgrade
 from signalcraft_runtime.unit_of_work import UnitOfWorkFactory
@@ -78,6 +81,15 @@ async def no_sleep(_: float) -> None:
     return None
 
 
+def notifier_consumer(uow: UnitOfWorkFactory, slack: Callable[[str], SlackClient | None],
+                      sleep: Callable[[float], Awaitable[None]],
+                      sync_config: Callable[[], Awaitable[bool]] | None = None) -> SideEffectConsumer[DeliveryBatch]:
+    """The notifier's consumer as main.py assembles it, with a given Slack and sleep."""
+    return SideEffectConsumer(group_id="notifier", topics=["notifications.requested"],
+                              handler=NotificationDelivery(SlackGateway(slack, sleep=sleep), sync_config=sync_config),
+                              accepts=(NotificationRequested,), uow_factory=uow)
+
+
 async def test_after_a_crash_between_slack_and_commit_the_message_is_found_not_posted_again(uow, slack) -> None:  # type: ignore[no-untyped-def]
     state, base_url = slack
     channel = f"#c-{secrets.token_hex(3)}"
@@ -92,7 +104,7 @@ async def test_after_a_crash_between_slack_and_commit_the_message_is_found_not_p
             "VALUES (:r, 'ws', :g, 'new_group', :c, 'sending', 0, now())"), {"r": env.id, "g": env.data.group.group_id, "c": channel})
         await work.commit()
     # ...then kill -9. The request is redelivered to the restarted notifier:
-    deliverer = NotificationDeliverer(uow, lambda _: client, sleep=no_sleep)
+    deliverer = notifier_consumer(uow, lambda _: client, sleep=no_sleep)
     await deliverer.process([record(env)])
     assert len([m for m in state.messages if m["channel"] == channel]) == 1
     [(status, ts)] = await rows(uow, "SELECT state, message_ts FROM notifier.deliveries WHERE request_id = :r", r=env.id)
@@ -116,7 +128,7 @@ async def test_rate_limits_are_waited_out_and_every_attempt_is_recorded(uow, sla
         waits.append(seconds)
 
     env = request(channel)
-    deliverer = NotificationDeliverer(uow, lambda _: SlackClient("xoxb-test", base_url), sleep=record_sleep)
+    deliverer = notifier_consumer(uow, lambda _: SlackClient("xoxb-test", base_url), sleep=record_sleep)
     await deliverer.process([record(env)])
     assert waits == [7.0, 7.0]  # Slack's Retry-After, not our backoff
     attempts = await rows(uow, "SELECT attempt, outcome, error, http_status FROM notifier.attempts WHERE request_id = :r "
@@ -130,7 +142,7 @@ async def test_a_revoked_token_is_a_terminal_visible_failure(uow, slack) -> None
     state, base_url = slack
     state.tokens = {"xoxb-the-real-one"}
     env = request(f"#c-{secrets.token_hex(3)}")
-    deliverer = NotificationDeliverer(uow, lambda _: SlackClient("xoxb-revoked", base_url), sleep=no_sleep)
+    deliverer = notifier_consumer(uow, lambda _: SlackClient("xoxb-revoked", base_url), sleep=no_sleep)
     await deliverer.process([record(env)])
     [(status, error, attempts)] = await rows(
         uow, "SELECT state, last_error, attempts FROM notifier.deliveries WHERE request_id = :r", r=env.id)
@@ -154,7 +166,7 @@ async def test_a_group_opened_and_updated_in_one_batch_is_posted_once_then_rewri
     grown = opened.data.group.model_copy(update={"count": 9})
     updated = Envelope.wrap(NotificationRequested(kind=NotificationKind.UPDATED, group=grown, channel=channel),
                             workspace_id="ws", key=opened.key, correlation_id="c", occurred_at=T0)
-    deliverer = NotificationDeliverer(uow, lambda _: SlackClient("xoxb-test", base_url), sleep=no_sleep)
+    deliverer = notifier_consumer(uow, lambda _: SlackClient("xoxb-test", base_url), sleep=no_sleep)
     await deliverer.process([record_at(opened, 0), record_at(updated, 1)])
     [message] = [m for m in state.messages if m["channel"] == channel]
     assert message["updates"] == 1 and "(×9)" in message["text"]
@@ -176,7 +188,7 @@ async def test_a_workspace_connected_to_slack_a_moment_ago_is_delivered_after_ca
         connections["ws"] = SlackClient("xoxb-test", base_url)
         return True
 
-    deliverer = NotificationDeliverer(uow, connections.get, sleep=no_sleep, sync_config=sync_config)
+    deliverer = notifier_consumer(uow, connections.get, sleep=no_sleep, sync_config=sync_config)
     await deliverer.process([record(env)])
     assert syncs == [True]
     assert len([m for m in state.messages if m["channel"] == channel]) == 1

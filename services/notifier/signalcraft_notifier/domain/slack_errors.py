@@ -39,3 +39,8 @@ def classify(error: str | None, http_status: int | None, retry_after: str | None
     if code in TERMINAL_ERRORS:
         return Classified(Disposition.TERMINAL, code)
     return Classified(Disposition.RETRY, code)
+
+
+def retryable(failure: Classified | None) -> bool:
+    """Worth another call: Slack failed, and not for a reason only a person can fix."""
+    return failure is not None and failure.disposition != Disposition.TERMINAL

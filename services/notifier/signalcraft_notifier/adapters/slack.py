@@ -1,0 +1,186 @@
+"""The one place slack-sdk is touched, and where Slack calls are retried. Every call returns an
+outcome instead of raising for Slack's own errors, so each attempt is classified and recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt, wait_exponential
+
+from signalcraft_runtime.clock import utcnow
+from signalcraft_runtime.config_view import ConfigState
+from signalcraft_runtime.crypto import SecretBox
+from signalcraft_schemas.events import SlackConnected
+
+from ..domain.delivery import Attempt, Outcome, SlackCall
+from ..domain.slack_errors import Classified, classify, retryable
+
+METADATA_EVENT_TYPE = "signalcraft_notification"
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    ok: bool
+    ts: str | None
+    failure: Classified | None
+    http_status: int | None
+    latency_ms: float
+
+
+class SlackClient:
+    def __init__(self, token: str, base_url: str, timeout_s: float = 10.0, session: aiohttp.ClientSession | None = None) -> None:
+        # retry_handlers=[]: retries are ours (tenacity), so every attempt is counted and recorded.
+        # A shared session keeps connections to Slack open; without one slack-sdk opens one per call.
+        self._client = AsyncWebClient(token=token, base_url=base_url, timeout=int(timeout_s), retry_handlers=[],
+                                      session=session)
+
+    async def post(self, channel: str, text: str, blocks: list[dict[str, Any]], request_id: str,
+                   thread_ts: str | None = None) -> CallOutcome:
+        kwargs: dict[str, Any] = {
+            "channel": channel, "text": text, "blocks": blocks, "unfurl_links": False,
+            # Marks the message with our request id: after a crash we look for it before posting again.
+            "metadata": {"event_type": METADATA_EVENT_TYPE, "event_payload": {"request_id": request_id}},
+        }
+        if thread_ts:
+            kwargs |= {"thread_ts": thread_ts, "reply_broadcast": True}
+        return await self._call(self._client.chat_postMessage, **kwargs)
+
+    async def rewrite(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> CallOutcome:
+        """chat.update: replace the text and blocks of a message we posted."""
+        return await self._call(self._client.chat_update, channel=channel, ts=ts, text=text, blocks=blocks)
+
+    async def find_posted(self, channel: str, request_id: str, oldest: float) -> str | None:
+        """The ts of a message we already posted for this request (by metadata), if any."""
+        cursor = None
+        for _ in range(10):
+            response = await self._client.conversations_history(
+                channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200, cursor=cursor
+            )
+            for message in response.get("messages", []):
+                metadata = message.get("metadata") or {}
+                if (metadata.get("event_type") == METADATA_EVENT_TYPE
+                        and (metadata.get("event_payload") or {}).get("request_id") == request_id):
+                    return str(message["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
+
+    async def _call(self, method: Any, **kwargs: Any) -> CallOutcome:
+        started = time.perf_counter()
+        try:
+            response = await method(**kwargs)
+            return CallOutcome(True, response.get("ts"), None, response.status_code,
+                               (time.perf_counter() - started) * 1000)
+        except SlackApiError as exc:
+            resp = exc.response
+            failure = classify(resp.get("error") if resp is not None else None,
+                               resp.status_code if resp is not None else None,
+                               (resp.headers or {}).get("retry-after") or (resp.headers or {}).get("Retry-After") if resp is not None else None)
+            return CallOutcome(False, None, failure, resp.status_code if resp is not None else None,
+                               (time.perf_counter() - started) * 1000)
+        except Exception as exc:  # connection refused, timeout: transient
+            return CallOutcome(False, None, classify(f"connection_error:{type(exc).__name__}", None), None,
+                               (time.perf_counter() - started) * 1000)
+
+
+class SlackDirectory:
+    """A Slack client per workspace, from the config view (bot tokens decrypted on first use)."""
+
+    def __init__(self, config: ConfigState, secrets: SecretBox, base_url: str) -> None:
+        self._config = config
+        self._secrets = secrets
+        self._base_url = base_url
+        self._clients: dict[str, tuple[SlackConnected, SlackClient]] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    def client_for(self, workspace_id: str) -> SlackClient | None:
+        connected = self._config.slack.get(workspace_id)
+        if connected is None:
+            return None
+        cached = self._clients.get(workspace_id)
+        if cached is None or cached[0] is not connected:
+            if self._session is None:  # created on first use, inside the running event loop
+                self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+            token = self._secrets.decrypt(connected.bot_token_encrypted)
+            cached = (connected, SlackClient(token, self._base_url, session=self._session))
+            self._clients[workspace_id] = cached
+        return cached[1]
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _wait_for(retry_state: RetryCallState) -> float:
+    """Slack's Retry-After when it gave one, else exponential backoff."""
+    outcome = retry_state.outcome.result() if retry_state.outcome else None
+    if isinstance(outcome, CallOutcome) and outcome.failure and outcome.failure.retry_after_s is not None:
+        return outcome.failure.retry_after_s
+    return wait_exponential(multiplier=0.5, max=30)(retry_state)
+
+
+def _should_retry(outcome: CallOutcome) -> bool:
+    return not outcome.ok and retryable(outcome.failure)
+
+
+class WorkspaceSlack:
+    """One workspace's Slack as the delivery handlers use it: each call retried (tenacity) as Slack's
+    error says, every attempt recorded."""
+
+    def __init__(self, client: SlackClient, max_attempts: int, sleep: Callable[[float], Awaitable[None]]) -> None:
+        self._client = client
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    async def find_posted(self, channel: str, request_id: str, since: datetime) -> str | None:
+        return await self._client.find_posted(channel, request_id, oldest=since.timestamp())
+
+    async def send(self, call: SlackCall, request_id: str) -> Outcome:
+        attempts: list[Attempt] = []
+
+        async def attempt_once() -> CallOutcome:
+            result = await self._call(call, request_id)
+            failure = result.failure
+            attempts.append(Attempt(
+                number=len(attempts) + 1, method=call.method,
+                outcome="ok" if result.ok else failure.disposition.value if failure else "retry",
+                error=failure.error if failure else None, http_status=result.http_status,
+                latency_ms=result.latency_ms, at=utcnow()))
+            return result
+
+        result: CallOutcome = await AsyncRetrying(
+            stop=stop_after_attempt(self._max_attempts), wait=_wait_for, retry=retry_if_result(_should_retry),
+            sleep=self._sleep, retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
+        )(attempt_once)
+        if result.ok:
+            return Outcome(ok=True, ts=result.ts, attempts=attempts)
+        return Outcome(ok=False, error=result.failure.error if result.failure else "unknown_error", attempts=attempts)
+
+    async def _call(self, call: SlackCall, request_id: str) -> CallOutcome:
+        if call.method == "chat.update":
+            assert call.ts is not None
+            return await self._client.rewrite(call.channel, call.ts, call.text, call.blocks)
+        return await self._client.post(call.channel, call.text, call.blocks, request_id, thread_ts=call.thread_ts)
+
+
+class SlackGateway:
+    """Slack per workspace, for the delivery handlers; None where the workspace has not connected Slack."""
+
+    def __init__(self, clients: Callable[[str], SlackClient | None], max_attempts: int = 5,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self._clients = clients
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    def workspace(self, workspace_id: str) -> WorkspaceSlack | None:
+        client = self._clients(workspace_id)
+        return None if client is None else WorkspaceSlack(client, self._max_attempts, self._sleep)
