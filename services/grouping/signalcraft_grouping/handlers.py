@@ -1,96 +1,101 @@
-"""Grouping's handler: load the groups a batch touches, decide, store, emit (Cosmic-style).
+"""Grouping's handlers: load the heads a batch touches, decide per message, then publish what the
+batch decided, coalesced, and store the heads (Cosmic-style).
 
-Opens, acknowledgements and resolutions are emitted at once. Count updates are debounced per group
-(`publish_update_now`); what is held back is published by `flush_pending_updates` once the debounce
-interval has passed, so downstream never sees a count older than that interval.
+Count updates are debounced (domain/head.py); `flush_due_updates` publishes what was held back once
+the debounce interval has passed, so downstream never sees a count older than that interval.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from signalcraft_runtime.clock import utcnow
 from signalcraft_runtime.config_view import ConfigState
 from signalcraft_runtime.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from signalcraft_schemas import Envelope, Severity, new_event_id
-from signalcraft_schemas.events import AlertNormalized, CloseQuietGroup, GroupOpened, GroupSnapshot, GroupUpdated
+from signalcraft_schemas import Envelope, new_event_id
+from signalcraft_schemas.events import AlertNormalized, CloseQuietGroup, GroupSnapshot
 
-from .domain.group import (
-    DEFAULT_DEDUP_WINDOW, GroupEvent, Published, close_quiet, coalesce, decide, evolve, publish_update_now,
-)
-from .repository import GroupRepository, Head
-
-
-def dedup_window(config: ConfigState | None, workspace_id: str) -> timedelta:
-    workspace = config.workspaces.get(workspace_id) if config else None
-    return timedelta(minutes=workspace.dedup_window_minutes) if workspace else DEFAULT_DEDUP_WINDOW
+from .domain.group import GroupEvent, close_quiet, coalesce, decide, dedup_window
+from .domain.head import Cause, GroupHead, evolve_head, flush_held_back, publish_or_hold
+from .repository import GroupRepository, HeadKey
 
 
-def _deferred_update(head: Head) -> GroupUpdated:
-    published = head.published.count if head.published else 0
-    return GroupUpdated(group=head.snapshot, alerts_added=max(1, head.snapshot.count - published))
+@dataclass
+class Batch:
+    """What one consumed batch has decided so far: the heads of the keys it touches, and its group
+    events in order, each with the incoming event that caused it."""
+
+    loaded: dict[HeadKey, GroupHead]
+    heads: dict[HeadKey, GroupHead]
+    decided: list[tuple[GroupEvent, Envelope[Any]]] = field(default_factory=list)
+
+    def snapshot(self, key: HeadKey) -> GroupSnapshot | None:
+        head = self.heads.get(key)
+        return head.snapshot if head else None
+
+    def record(self, key: HeadKey, events: list[GroupEvent], cause: Envelope[Any]) -> None:
+        for event in events:
+            self.heads[key], replaced = evolve_head(self.heads.get(key), event)
+            self.decided += [(update, cause) for update in replaced] + [(event, cause)]
+
+    def changed(self) -> dict[HeadKey, GroupHead]:
+        return {key: head for key, head in self.heads.items() if head != self.loaded.get(key)}
+
+
+def on_alert_normalized(batch: Batch, env: Envelope[AlertNormalized], config: ConfigState | None) -> None:
+    key = (env.workspace_id, env.data.group_key)
+    window = dedup_window(config.workspaces.get(env.workspace_id) if config else None)
+    events = decide(batch.snapshot(key), env.data.alert, group_key=env.data.group_key, received_at=env.occurred_at,
+                    window=window, new_group_id=new_event_id())
+    batch.record(key, events, env)
+
+
+def on_close_quiet(batch: Batch, env: Envelope[CloseQuietGroup], now: datetime) -> None:
+    key = (env.workspace_id, env.data.group_key)
+    events = close_quiet(batch.snapshot(key), group_id=env.data.group_id, quiet_since=env.data.quiet_since, now=now)
+    batch.record(key, events, env)
+
+
+def publish(uow: UnitOfWork, batch: Batch, now: datetime, debounce: timedelta) -> None:
+    """Many alerts for one group in a batch make one event downstream; updates may be held back."""
+    for event, cause in coalesce(batch.decided):
+        key = (cause.workspace_id, event.group.group_key)  # every event is about its cause's group key
+        batch.heads[key], publish_now = publish_or_hold(
+            batch.heads[key], event, Cause(cause.id, cause.correlation_id), now, debounce)
+        if publish_now:
+            uow.emit(cause.caused(event, key=event.group.group_key, occurred_at=now))
 
 
 async def handle_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]], config: ConfigState | None,
                        debounce: timedelta, now: datetime | None = None) -> None:
     now = now or utcnow()
     repo = GroupRepository(uow.connection)
-    keys = {(e.workspace_id, e.data.group_key) for e in envelopes if isinstance(e.data, (AlertNormalized, CloseQuietGroup))}
-    heads = await repo.load(keys)
-    emitted: list[tuple[GroupEvent, Envelope[Any]]] = []
+    heads = await repo.load({(e.workspace_id, e.data.group_key) for e in envelopes
+                             if isinstance(e.data, (AlertNormalized, CloseQuietGroup))})
+    batch = Batch(loaded=heads, heads=dict(heads))
     for env in envelopes:
-        data = env.data
-        if not isinstance(data, (AlertNormalized, CloseQuietGroup)):
-            continue
-        head_key = (env.workspace_id, data.group_key)
-        head = heads.get(head_key)
-        current = head.snapshot if head else None
-        if isinstance(data, AlertNormalized):
-            events: list[GroupEvent] = decide(
-                current, data.alert, group_key=data.group_key, received_at=env.occurred_at,
-                window=dedup_window(config, env.workspace_id), new_group_id=new_event_id(),
-            )
-        else:
-            events = close_quiet(current, group_id=data.group_id, quiet_since=data.quiet_since, now=now)
-        for event in events:
-            if isinstance(event, GroupOpened) and head is not None and head.pending_cause is not None:
-                # The previous group of this key is replaced: publish its last count before it goes.
-                emitted.append((_deferred_update(head), env))
-                head.pending_cause = None
-            state = evolve(current, event)
-            assert state is not None  # every group event carries the group
-            if head is None:
-                head = heads[head_key] = Head(state)
-            head.snapshot, head.dirty = state, True
-            current = state
-            emitted.append((event, env))
-    for event, cause in coalesce(emitted):
-        head = heads[(cause.workspace_id, event.group.group_key)]  # every event is about its cause's group key
-        if isinstance(event, GroupUpdated) and event.group.group_id == head.snapshot.group_id and not publish_update_now(
-                event, head.published_for(event.group.group_id), now, debounce):
-            head.pending_cause = {"id": str(cause.id), "correlation_id": cause.correlation_id}
-            continue
-        uow.emit(cause.caused(event, key=event.group.group_key, occurred_at=now))
-        if event.group.group_id == head.snapshot.group_id:
-            head.published = Published(event.group.count, Severity(event.group.severity), now)
-            head.pending_cause = None
-    await repo.save(heads)
+        if isinstance(env.data, AlertNormalized):
+            on_alert_normalized(batch, env, config)
+        elif isinstance(env.data, CloseQuietGroup):
+            on_close_quiet(batch, env, now)
+    publish(uow, batch, now, debounce)
+    await repo.save(batch.changed())
 
 
-async def flush_pending_updates(uow_factory: UnitOfWorkFactory, debounce: timedelta, now: datetime | None = None,
-                                limit: int = 500) -> int:
+async def flush_due_updates(uow_factory: UnitOfWorkFactory, debounce: timedelta, now: datetime | None = None,
+                            limit: int = 500) -> int:
     """Publish held-back count updates whose debounce interval has passed. Returns how many."""
     now = now or utcnow()
     async with uow_factory() as uow:
         repo = GroupRepository(uow.connection)
-        rows = await repo.due_for_flush(now - debounce, limit)
-        for row in rows:
-            head = Head(GroupSnapshot.model_validate(row.snapshot),
-                        Published(row.published_count, Severity(row.published_severity), row.published_at))
-            cause = row.pending_cause
-            uow.emit(Envelope.wrap(_deferred_update(head), workspace_id=row.workspace_id, key=row.group_key,
-                                   correlation_id=cause["correlation_id"], causation_id=cause["id"], occurred_at=now))
-            await repo.mark_published(row.workspace_id, row.group_key, head.snapshot.count, head.snapshot.severity.value, now)
+        due = await repo.due_for_flush(now - debounce, limit)
+        for (workspace_id, group_key), head in due.items():
+            assert head.pending_cause is not None  # what is due is what was held back
+            flushed, update = flush_held_back(head, now)
+            uow.emit(Envelope.wrap(update, workspace_id=workspace_id, key=group_key, occurred_at=now,
+                                   correlation_id=head.pending_cause.correlation_id, causation_id=head.pending_cause.id))
+            await repo.mark_published((workspace_id, group_key), flushed)
         await uow.commit()
-    return len(rows)
+    return len(due)

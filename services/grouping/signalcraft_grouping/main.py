@@ -11,7 +11,7 @@ from signalcraft_runtime.settings import ServiceSettings
 from signalcraft_runtime.unit_of_work import UnitOfWork
 from signalcraft_schemas import Envelope, Topic
 
-from .handlers import flush_pending_updates, handle_batch
+from .handlers import flush_due_updates, handle_batch
 from .repository import tables
 
 
@@ -33,7 +33,7 @@ def create_service(settings: GroupingSettings) -> Service:
 
     service.add_consumer("grouping", [Topic.ALERTS_NORMALIZED, Topic.GROUPS_COMMANDS], on_batch)
     # Held-back count updates are published once their debounce interval has passed.
-    service.add_drain_loop("flush_loop", lambda: flush_pending_updates(service.uow, debounce),
+    service.add_drain_loop("flush_loop", lambda: flush_due_updates(service.uow, debounce),
                            every_s=min(1.0, settings.update_debounce_seconds / 2))
     return service
 

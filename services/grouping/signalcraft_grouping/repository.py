@@ -1,11 +1,11 @@
-"""Where the current group of each group_key lives (grouping.group_heads), with what was last
-published about it (for debounced updates)."""
+"""Where the head of each group_key lives (grouping.group_heads): its current group, with what was
+last published about it and the cause of a held-back update (for debounced updates)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Column, DateTime, Integer, Table, Text, Uuid, and_, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -15,7 +15,7 @@ from signalcraft_runtime.database import ServiceTables
 from signalcraft_schemas import Severity
 from signalcraft_schemas.events import GroupSnapshot
 
-from .domain.group import Published
+from .domain.head import Cause, GroupHead, Published
 
 SCHEMA = "grouping"
 tables = ServiceTables(SCHEMA)
@@ -33,51 +33,43 @@ group_heads = Table(
     Column("pending_cause", JSONB(none_as_null=True)),
 )
 
-HeadKey = tuple[str, str]
+HeadKey = tuple[str, str]  # (workspace_id, group_key)
 
 
-@dataclass
-class Head:
-    snapshot: GroupSnapshot
-    published: Published | None = None
-    pending_cause: dict[str, Any] | None = None  # {"id", "correlation_id"} of the newest unpublished change
-    dirty: bool = False
+def _head(row: Any) -> GroupHead:
+    published = (Published(row.published_count, Severity(row.published_severity), row.published_at)
+                 if row.published_at is not None and row.published_severity else None)
+    cause = Cause(UUID(row.pending_cause["id"]), row.pending_cause["correlation_id"]) if row.pending_cause else None
+    return GroupHead(GroupSnapshot.model_validate(row.snapshot), published, cause)
 
-    def published_for(self, group_id: Any) -> Published | None:
-        return self.published if self.snapshot.group_id == group_id else None
+
+def _row(head: GroupHead) -> dict[str, Any]:
+    published, cause = head.published, head.pending_cause
+    return {"group_id": head.snapshot.group_id, "snapshot": head.snapshot.model_dump(mode="json"),
+            "published_count": published.count if published else 0,
+            "published_severity": published.severity.value if published else None,
+            "published_at": published.at if published else None,
+            "pending_cause": {"id": str(cause.id), "correlation_id": cause.correlation_id} if cause else None}
 
 
 class GroupRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def load(self, keys: set[HeadKey]) -> dict[HeadKey, Head]:
+    async def load(self, keys: set[HeadKey]) -> dict[HeadKey, GroupHead]:
+        """The heads of these keys, locked for this transaction."""
         if not keys:
             return {}
         rows = await self._conn.execute(
             select(group_heads).where(tuple_(group_heads.c.workspace_id, group_heads.c.group_key).in_(list(keys)))
             .with_for_update()
         )
-        heads = {}
-        for r in rows:
-            published = (Published(r.published_count, Severity(r.published_severity), r.published_at)
-                         if r.published_at is not None and r.published_severity else None)
-            heads[(r.workspace_id, r.group_key)] = Head(GroupSnapshot.model_validate(r.snapshot), published, r.pending_cause)
-        return heads
+        return {(r.workspace_id, r.group_key): _head(r) for r in rows}
 
-    async def save(self, heads: dict[HeadKey, Head]) -> None:
-        changed = [(k, h) for k, h in heads.items() if h.dirty]
-        if not changed:
+    async def save(self, heads: dict[HeadKey, GroupHead]) -> None:
+        if not heads:
             return
-        values: list[dict[str, Any]] = [
-            {"workspace_id": ws, "group_key": key, "group_id": h.snapshot.group_id,
-             "snapshot": h.snapshot.model_dump(mode="json"),
-             "published_count": h.published.count if h.published else 0,
-             "published_severity": h.published.severity.value if h.published else None,
-             "published_at": h.published.at if h.published else None,
-             "pending_cause": h.pending_cause}
-            for (ws, key), h in changed
-        ]
+        values = [{"workspace_id": ws, "group_key": key} | _row(head) for (ws, key), head in heads.items()]
         stmt = insert(group_heads)
         await self._conn.execute(
             stmt.on_conflict_do_update(
@@ -88,13 +80,20 @@ class GroupRepository:
             values,
         )
 
-    async def due_for_flush(self, debounce_before: datetime, limit: int) -> list[Any]:
-        return list(await self._conn.execute(
+    async def due_for_flush(self, debounce_before: datetime, limit: int) -> dict[HeadKey, GroupHead]:
+        """Heads with an update held back since before `debounce_before`, oldest first; replicas share
+        them (SKIP LOCKED)."""
+        rows = await self._conn.execute(
             select(group_heads).where(and_(group_heads.c.pending_cause.is_not(None), group_heads.c.published_at <= debounce_before))
             .order_by(group_heads.c.published_at).limit(limit).with_for_update(skip_locked=True)
-        ))
+        )
+        return {(r.workspace_id, r.group_key): _head(r) for r in rows}
 
-    async def mark_published(self, workspace_id: str, group_key: str, count: int, severity: str, now: datetime) -> None:
+    async def mark_published(self, key: HeadKey, head: GroupHead) -> None:
+        """Store a flushed head's publication (what downstream heard, nothing held back), leaving its
+        group as it is."""
+        workspace_id, group_key = key
+        row = _row(head)
         await self._conn.execute(update(group_heads).where(and_(
             group_heads.c.workspace_id == workspace_id, group_heads.c.group_key == group_key)).values(
-            published_count=count, published_severity=severity, published_at=now, pending_cause=None))
+            {c: row[c] for c in ("published_count", "published_severity", "published_at", "pending_cause")}))

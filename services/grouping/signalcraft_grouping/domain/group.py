@@ -7,7 +7,6 @@ event into the next state. Nothing here reads a clock, a database or a broker.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 from uuid import UUID
@@ -15,11 +14,17 @@ from uuid import UUID
 from signalcraft_schemas import AlertStatus, NormalizedAlert, Severity
 from signalcraft_schemas.events import (
     EventData, GroupAcknowledged, GroupOpened, GroupResolved, GroupSnapshot, GroupStatus, GroupUpdated,
+    WorkspaceConfigured,
 )
 
 DEFAULT_DEDUP_WINDOW = timedelta(minutes=60)
 
 GroupEvent = GroupOpened | GroupUpdated | GroupAcknowledged | GroupResolved
+
+
+def dedup_window(workspace: WorkspaceConfigured | None) -> timedelta:
+    """How long a quiet group still takes the same alert: the workspace's setting, or the default."""
+    return timedelta(minutes=workspace.dedup_window_minutes) if workspace else DEFAULT_DEDUP_WINDOW
 
 
 def is_active(group: GroupSnapshot | None) -> bool:
@@ -70,25 +75,6 @@ def decide(
         }
     )
     return [GroupUpdated(group=updated, alerts_added=1)]
-
-
-@dataclass(frozen=True)
-class Published:
-    """What downstream consumers last heard about a group."""
-
-    count: int
-    severity: Severity
-    at: datetime
-
-
-def publish_update_now(update: GroupUpdated, published: Published | None, now: datetime, debounce: timedelta) -> bool:
-    """Count/last_seen updates are debounced: at most one per `debounce` per group, except that a
-    higher severity is published at once (it can change routing and who gets paged)."""
-    if published is None:
-        return True
-    if Severity(update.group.severity).rank > Severity(published.severity).rank:
-        return True
-    return now - published.at >= debounce
 
 
 def evolve(state: GroupSnapshot | None, event: EventData) -> GroupSnapshot | None:
