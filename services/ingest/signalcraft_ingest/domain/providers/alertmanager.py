@@ -30,7 +30,7 @@ from ..normalize import (
 )
 from ..verification import verify_authorization
 from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest
-from .common import alert_fields, auth_mode, json_object, text, truncation_note
+from .common import alert_fields, auth_mode, json_object, non_empty_text, truncation_note
 
 SOURCE = "alertmanager"
 DEFAULT_PROJECT_LABELS = "service,job,namespace"
@@ -76,6 +76,6 @@ def _alert(alert: Mapping[str, Any], index: int, payload: Mapping[str, Any], req
         description=clip(annotations.get("description") or annotations.get("message") or "", MAX_DESCRIPTION_LENGTH),
         tags=labels,
         occurred_at=occurred_at,
-        link=text(alert.get("generatorURL")) or text(payload.get("externalURL")),
+        link=non_empty_text(alert.get("generatorURL")) or non_empty_text(payload.get("externalURL")),
         status=status,
     )

@@ -29,7 +29,7 @@ def json_object(request: WebhookRequest) -> Mapping[str, Any]:
     return payload
 
 
-def text(value: Any) -> str | None:
+def non_empty_text(value: Any) -> str | None:
     """A non-empty string, else None (Alertmanager sends "" for unset URLs)."""
     return value if isinstance(value, str) and value.strip() else None
 
@@ -97,7 +97,7 @@ def alert_fields(alert: Mapping[str, Any], index: int, payload: Mapping[str, Any
     annotations = clean_tags(alert.get("annotations") if isinstance(alert.get("annotations"), Mapping)
                              else payload.get("commonAnnotations"))
     status = alert_status(alert.get("status") or payload.get("status"), what)
-    fingerprint = text(alert.get("fingerprint")) or labels_fingerprint(labels)
+    fingerprint = non_empty_text(alert.get("fingerprint")) or labels_fingerprint(labels)
     starts_at = alert.get("startsAt") if isinstance(alert.get("startsAt"), str) else ""
     started = real_time(starts_at)
     # A resolved alert resolved at endsAt; if that is Go's zero time (seen in the wild), when we heard of it.

@@ -40,7 +40,7 @@ from ..normalize import (
 )
 from ..verification import unix_timestamp, verify_authorization, verify_freshness, verify_hex_signature
 from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest
-from .common import alert_fields, auth_mode, json_object, text, truncation_note
+from .common import alert_fields, auth_mode, json_object, non_empty_text, truncation_note
 
 SOURCE = "grafana"
 DEFAULT_PROJECT_LABELS = "service,job,namespace,grafana_folder"
@@ -95,7 +95,7 @@ def _max_skew(integration: Integration) -> int:
 
 def _values_text(alert: Mapping[str, Any]) -> str:
     """Grafana's rendered query values: valueString if sent, else "A=1, B=2" from `values`."""
-    if value_string := text(alert.get("valueString")):
+    if value_string := non_empty_text(alert.get("valueString")):
         return value_string
     values = alert.get("values")
     if isinstance(values, Mapping) and values:
@@ -130,8 +130,8 @@ def _alert(alert: Mapping[str, Any], index: int, payload: Mapping[str, Any], tes
         description=clip(description, MAX_DESCRIPTION_LENGTH),
         tags=tags,
         occurred_at=occurred_at,
-        link=(text(alert.get("generatorURL")) or text(alert.get("panelURL")) or text(alert.get("dashboardURL"))
-              or text(payload.get("externalURL"))),
+        link=(non_empty_text(alert.get("generatorURL")) or non_empty_text(alert.get("panelURL"))
+              or non_empty_text(alert.get("dashboardURL")) or non_empty_text(payload.get("externalURL"))),
         status=status,
         is_test=_is_test(labels, annotations, test_group),
     )
