@@ -10,7 +10,8 @@ from signalcraft_runtime.settings import ServiceSettings
 from signalcraft_runtime.unit_of_work import UnitOfWork
 from signalcraft_schemas import Envelope, Topic
 
-from .handlers import handle_batch, tables
+from .handlers import handle_batch
+from .repository import tables
 
 
 class RouterSettings(ServiceSettings):
