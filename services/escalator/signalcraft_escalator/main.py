@@ -11,7 +11,8 @@ from signalcraft_runtime.settings import ServiceSettings
 from signalcraft_runtime.unit_of_work import UnitOfWork
 from signalcraft_schemas import Envelope, Topic
 
-from .timers import fire_due, handle_batch, tables
+from .handlers import fire_due, handle_batch
+from .repository import tables
 
 
 class EscalatorSettings(ServiceSettings):

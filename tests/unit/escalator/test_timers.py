@@ -6,9 +6,12 @@ from datetime import timedelta
 
 from signalcraft_schemas.events import (
     CloseQuietGroup, EscalationArmed, EscalationFired, GroupAcknowledged, GroupOpened, GroupResolved, GroupStatus,
-    GroupUpdated, NotificationKind, NotificationRequested, RoutingRuleDeleted,
+    GroupUpdated, NotificationKind, NotificationRequested, RoutingRuleDeleted, WorkspaceConfigured,
 )
-from signalcraft_escalator.domain.timers import Timer, TimerChanges, TimerKind, fire, on_event, status_after
+from signalcraft_escalator.domain.timers import (
+    DEFAULT_AUTO_CLOSE, Timer, TimerChanges, TimerKind, auto_close_window, fire, on_event, rearms_only_while_pending,
+    refreshed_payload, status_after,
+)
 
 from ..builders import GROUP_ID, GROUP_KEY, WORKSPACE, at, make_group
 
@@ -91,3 +94,24 @@ def test_status_after():
     assert status_after(GroupAcknowledged(group=make_group(status=GroupStatus.ACKNOWLEDGED), by="x")) == GroupStatus.ACKNOWLEDGED
     assert status_after(GroupResolved(group=make_group(status=GroupStatus.RESOLVED), reason="manual")) == GroupStatus.RESOLVED
     assert status_after(armed()) is None
+
+
+def test_an_escalation_fires_once_while_auto_close_is_rearmed_whatever_became_of_it():
+    assert rearms_only_while_pending(TimerKind.ESCALATION)
+    assert not rearms_only_while_pending(TimerKind.AUTO_CLOSE)
+
+
+def test_a_refresh_puts_the_newer_group_into_the_pending_escalation():
+    group = make_group(count=7)
+    assert refreshed_payload(group) == (TimerKind.ESCALATION, {"group": group.model_dump(mode="json")})
+    [timer] = on_event(armed(), WORKSPACE, AUTO_CLOSE, GroupStatus.OPEN).arm
+    kind, patch = refreshed_payload(group)
+    refreshed = Timer(kind, timer.group_id, timer.group_key, timer.workspace_id, timer.due_at, timer.payload | patch)
+    [notification, _] = fire(refreshed)
+    assert notification.group == group and notification.channel == "#oncall"  # the message shows the current count
+
+
+def test_the_auto_close_window_is_the_workspace_setting_or_the_default():
+    workspace = WorkspaceConfigured(workspace_id=WORKSPACE, name="w", auto_close_minutes=90)
+    assert auto_close_window(workspace) == timedelta(minutes=90)
+    assert auto_close_window(None) == DEFAULT_AUTO_CLOSE == timedelta(hours=24)

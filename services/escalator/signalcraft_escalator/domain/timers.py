@@ -16,7 +16,7 @@ from uuid import UUID
 
 from signalcraft_schemas.events import (
     CloseQuietGroup, EscalationArmed, EscalationFired, EventData, GroupAcknowledged, GroupOpened, GroupResolved,
-    GroupSnapshot, GroupStatus, GroupUpdated, NotificationKind, NotificationRequested,
+    GroupSnapshot, GroupStatus, GroupUpdated, NotificationKind, NotificationRequested, WorkspaceConfigured,
 )
 
 DEFAULT_AUTO_CLOSE = timedelta(hours=24)
@@ -25,6 +25,11 @@ DEFAULT_AUTO_CLOSE = timedelta(hours=24)
 class TimerKind(StrEnum):
     ESCALATION = "escalation"
     AUTO_CLOSE = "auto_close"
+
+
+def auto_close_window(workspace: WorkspaceConfigured | None) -> timedelta:
+    """How long a group may stay quiet before it is closed: the workspace's setting, or the default."""
+    return timedelta(minutes=workspace.auto_close_minutes) if workspace else DEFAULT_AUTO_CLOSE
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,17 @@ def on_event(event: EventData, workspace_id: str, auto_close: timedelta, group_s
         gid = event.group.group_id
         return TimerChanges(cancel=[(TimerKind.ESCALATION, gid), (TimerKind.AUTO_CLOSE, gid)])
     return TimerChanges()
+
+
+def rearms_only_while_pending(kind: TimerKind) -> bool:
+    """An escalation fires once per group: arming it again applies only while it is still pending.
+    The auto-close timer is re-armed at every update, whether or not an earlier one fired."""
+    return kind == TimerKind.ESCALATION
+
+
+def refreshed_payload(group: GroupSnapshot) -> tuple[TimerKind, dict[str, Any]]:
+    """The pending timer that shows the group, and the newer part of its payload (`TimerChanges.refresh`)."""
+    return TimerKind.ESCALATION, {"group": group.model_dump(mode="json")}
 
 
 def fire(timer: Timer) -> list[EventData]:

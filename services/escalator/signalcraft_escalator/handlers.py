@@ -1,0 +1,78 @@
+"""The escalator's handlers: apply each event to the durable timers, and fire the timers that are due."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from signalcraft_runtime.config_view import ConfigState
+from signalcraft_runtime.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from signalcraft_schemas import Envelope
+from signalcraft_schemas.events import (
+    EscalationArmed, GroupAcknowledged, GroupOpened, GroupResolved, GroupStatus, GroupUpdated,
+)
+
+from .domain.timers import (
+    TimerChanges, auto_close_window, fire, on_event, rearms_only_while_pending, refreshed_payload, status_after,
+)
+from .repository import TimerRepository
+
+GroupEvent = (GroupOpened, GroupUpdated, GroupAcknowledged, GroupResolved)
+Statuses = dict[UUID, GroupStatus]  # the last status seen of each group the batch mentions
+
+
+def auto_close(config: ConfigState | None, workspace_id: str) -> timedelta:
+    return auto_close_window(config.workspaces.get(workspace_id) if config else None)
+
+
+async def apply(repo: TimerRepository, changes: TimerChanges, cause: Envelope[Any]) -> None:
+    """Arm, cancel and refresh timers as the domain decided; an armed timer remembers its cause."""
+    for timer in changes.arm:
+        await repo.arm(timer, cause.correlation_id, cause.id, only_while_pending=rearms_only_while_pending(timer.kind))
+    for kind, group_id in changes.cancel:
+        await repo.cancel(kind, group_id)
+    if changes.refresh is not None:
+        kind, patch = refreshed_payload(changes.refresh)
+        await repo.patch_pending(kind, changes.refresh.group_id, patch)
+
+
+async def on_armed(repo: TimerRepository, statuses: Statuses, env: Envelope[EscalationArmed],
+                   config: ConfigState | None) -> None:
+    status = statuses.get(env.data.group.group_id)
+    await apply(repo, on_event(env.data, env.workspace_id, auto_close(config, env.workspace_id), status), env)
+
+
+async def on_group_changed(repo: TimerRepository, statuses: Statuses, env: Envelope[Any],
+                           config: ConfigState | None) -> None:
+    group_id = env.data.group.group_id
+    changes = on_event(env.data, env.workspace_id, auto_close(config, env.workspace_id), statuses.get(group_id))
+    await apply(repo, changes, env)
+    status = status_after(env.data)
+    if status is not None:
+        statuses[group_id] = status
+        await repo.set_status(group_id, status)
+
+
+async def handle_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]], config: ConfigState | None) -> None:
+    repo = TimerRepository(uow.connection)
+    statuses = await repo.statuses({e.data.group.group_id for e in envelopes
+                                    if isinstance(e.data, (EscalationArmed, *GroupEvent))})
+    for env in envelopes:
+        if isinstance(env.data, EscalationArmed):
+            await on_armed(repo, statuses, env, config)
+        elif isinstance(env.data, GroupEvent):
+            await on_group_changed(repo, statuses, env, config)
+
+
+async def fire_due(uow_factory: UnitOfWorkFactory, now: datetime, limit: int = 200) -> int:
+    """Fire every timer due at `now` (SKIP LOCKED: replicas share the work). Returns how many fired."""
+    async with uow_factory() as uow:
+        repo = TimerRepository(uow.connection)
+        due = await repo.due(now, limit)
+        for timer, correlation_id, causation_id in due:
+            uow.emit_all(Envelope.wrap(data, workspace_id=timer.workspace_id, key=timer.group_key, occurred_at=now,
+                                       correlation_id=correlation_id, causation_id=causation_id) for data in fire(timer))
+            await repo.mark_fired(timer)
+        await uow.commit()
+        return len(due)
