@@ -11,7 +11,7 @@ from signalcraft_schemas.events import (
 )
 from signalcraft_grouping.domain.group import DEFAULT_DEDUP_WINDOW, dedup_window
 from signalcraft_grouping.domain.head import (
-    Cause, GroupHead, Published, deferred_update, evolve_head, flush_held_back, publish_or_hold,
+    Cause, GroupHead, Published, catch_up, evolve_head, flush_held_back, publish_or_hold,
 )
 
 from ..builders import WORKSPACE, at, gid, make_group
@@ -72,10 +72,10 @@ def test_only_an_open_replaces_the_group():
         assert replaced == [] and after.pending_cause == CAUSE and after.snapshot == event.group
 
 
-def test_the_held_back_update_counts_the_alerts_since_downstream_last_heard_at_least_one():
-    assert deferred_update(GroupHead(make_group(count=7), heard(3, 0))).alerts_added == 4
-    assert deferred_update(GroupHead(make_group(count=7))).alerts_added == 7  # never published
-    assert deferred_update(GroupHead(make_group(count=3), heard(3, 0))).alerts_added == 1
+def test_catching_up_counts_the_alerts_since_downstream_last_heard_at_least_one():
+    assert catch_up(GroupHead(make_group(count=7), heard(3, 0))).alerts_added == 4
+    assert catch_up(GroupHead(make_group(count=7))).alerts_added == 7  # never published
+    assert catch_up(GroupHead(make_group(count=3), heard(3, 0))).alerts_added == 1
 
 
 # --- publish_or_hold: the debounce ----------------------------------------------------------

@@ -54,8 +54,8 @@ def publish_update_now(update: GroupUpdated, published: Published | None, now: d
     return now - published.at >= debounce
 
 
-def deferred_update(head: GroupHead) -> GroupUpdated:
-    """The held-back update of the head's group: every alert since downstream last heard of it."""
+def catch_up(head: GroupHead) -> GroupUpdated:
+    """The update that catches downstream up on the head's group: every alert since it last heard of it."""
     published = head.published.count if head.published else 0
     return GroupUpdated(group=head.snapshot, alerts_added=max(1, head.snapshot.count - published))
 
@@ -66,7 +66,7 @@ def evolve_head(head: GroupHead | None, event: GroupEvent) -> tuple[GroupHead, l
     last count must not be lost with its head)."""
     replaced: list[GroupUpdated] = []
     if head is not None and isinstance(event, GroupOpened) and head.pending_cause is not None:
-        replaced.append(deferred_update(head))
+        replaced.append(catch_up(head))
         head = replace(head, pending_cause=None)
     state = evolve(head.snapshot if head else None, event)
     assert state is not None  # every group event carries the group
@@ -90,4 +90,4 @@ def flush_held_back(head: GroupHead, now: datetime) -> tuple[GroupHead, GroupUpd
     """Publish the held-back update (its debounce interval has passed): the head after, and the update."""
     snapshot = head.snapshot
     published = Published(snapshot.count, Severity(snapshot.severity), now)
-    return replace(head, published=published, pending_cause=None), deferred_update(head)
+    return replace(head, published=published, pending_cause=None), catch_up(head)
