@@ -46,10 +46,12 @@ class SeaweedS3:
     ports: dict[str, int] = field(default_factory=dict)
 
     def start(self) -> "SeaweedS3":
+        """Start `weed mini`, or restart it on the same ports and data after it died."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         names = ["master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc",
                  "admin", "admin.grpc"]
-        self.ports = dict(zip(names, free_ports(len(names))))
+        if not self.ports:
+            self.ports = dict(zip(names, free_ports(len(names))))
         argv = [
             weed_binary(), "mini", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
@@ -60,7 +62,11 @@ class SeaweedS3:
             "seaweedfs", argv, self.log_dir / "seaweedfs.log",
             env={"AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY},
         ).start()
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except Exception:
+            self.process.stop()
+            raise
         return self
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
@@ -111,7 +117,7 @@ class TansuBroker:
         return self
 
     def start_broker_only(self) -> None:
-        """(Re)start the Tansu process alone, on the same port and storage: used after a kill -9."""
+        """(Re)start the Tansu process alone, on the same port and storage: used after it died."""
         env: dict[str, str] = {}
         if self.storage == "s3":
             assert self.s3 is not None
@@ -129,7 +135,11 @@ class TansuBroker:
              "--storage-engine", engine],
             self.log_dir / "tansu.log", env=env,
         ).start()
-        wait_for_port(self.port, timeout=30)
+        try:
+            wait_for_port(self.port, timeout=30)
+        except TimeoutError:
+            self.process.stop()
+            raise
 
     def kill9(self) -> None:
         assert self.process is not None

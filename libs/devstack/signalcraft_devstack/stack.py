@@ -190,7 +190,8 @@ class Stack:
 
     def pids(self) -> dict[str, int]:
         pids = {name: p.pid for name, p in self.processes.items() if p.alive()}
-        for name, proc in (("tansu", self.broker.process), ("seaweedfs", self.broker.s3.process if self.broker.s3 else None)):
+        for name, proc in (("tansu", self.broker.process), ("seaweedfs", self.broker.s3.process if self.broker.s3 else None),
+                           ("postgres", self.postgres.process)):
             if proc is not None and proc.alive():
                 pids[name] = proc.pid
         return pids
