@@ -2,7 +2,12 @@
 
 Starts PostgreSQL (data in .data/postgres), Tansu on SeaweedFS S3 (.data/broker), a fake Slack Web
 API, and the six services as separate processes; creates the demo workspace once; prints the URLs;
-restarts a service that crashes; Ctrl-C stops everything in order. Running it again loses nothing.
+restarts any of them that exits (see supervisor.py); Ctrl-C, SIGTERM or a closed terminal (SIGHUP)
+stops everything in order, and if this process is killed outright its children die with it (see
+process.py). Running it again loses nothing.
+
+Settings (environment): SIGNALCRAFT_DATA_DIR (default .data); SIGNALCRAFT_DEVSTACK_PREFERRED_PORTS=0
+to take free ports instead of 8000-8006 (the end-to-end tests run several stacks at once).
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 from .admin import AdminClient
-from .stack import DEMO_BOT_TOKEN, SERVICES, Stack, StackOptions
+from .stack import DEMO_BOT_TOKEN, Stack, StackOptions
+from .supervisor import Supervisor, components_of
 
 DEMO_WORKSPACE = "demo"
 
@@ -60,38 +67,45 @@ def banner(stack: Stack, demo: dict[str, str]) -> str:
     ])
 
 
+def say(text: str, file: TextIO = sys.stdout) -> None:
+    """Print, and carry on when the terminal is gone (a closed terminal must still stop in order)."""
+    try:
+        print(text, file=file, flush=True)
+    except OSError:
+        pass
+
+
 def main() -> None:
     root = Path(os.environ.get("SIGNALCRAFT_DATA_DIR", ".data"))
-    stack = Stack(StackOptions(root, broker_storage="s3", durable_postgres=True, preferred_ports=True))
+    preferred_ports = os.environ.get("SIGNALCRAFT_DEVSTACK_PREFERRED_PORTS", "1") != "0"
+    stack = Stack(StackOptions(root, broker_storage="s3", durable_postgres=True, preferred_ports=preferred_ports))
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    print("starting PostgreSQL, the broker (Tansu on SeaweedFS), fake Slack and six services...", flush=True)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, request_stop)
+    say("starting PostgreSQL, the broker (Tansu on SeaweedFS), fake Slack and six services...")
     try:
         stack.start()
         demo = ensure_demo_workspace(stack)
         (root / "urls.json").write_text(json.dumps({
             "ingest": stack.url("ingest"), "query_api": stack.url("query-api"), "fake_slack": stack.slack_url,
             "admin_token": stack.admin_token, "workspace_id": DEMO_WORKSPACE, **demo}))
-        print(banner(stack, demo), flush=True)
+        say(banner(stack, demo))
+        supervisor = Supervisor(components_of(stack), say, stopping=lambda: stopping)
         while not stopping:
-            for name in SERVICES:
-                if not stopping and not stack.processes[name].alive():
-                    print(f"{name} exited; last lines:\n{stack.processes[name].tail(20)}\nrestarting {name}", flush=True)
-                    stack.start_service(name)
+            supervisor.check()
             time.sleep(0.5)
     except Exception as exc:
-        print(f"make run failed: {exc}", file=sys.stderr, flush=True)
+        say(f"make run failed: {exc}", sys.stderr)
         raise
     finally:
-        print("stopping services, then the broker and PostgreSQL...", flush=True)
+        say("stopping services, then the broker and PostgreSQL...")
         stack.stop()
-        print("stopped.", flush=True)
+        say("stopped.")
 
 
 if __name__ == "__main__":
