@@ -22,7 +22,7 @@ from signalcraft_schemas.events import AlertNormalized
 
 from .adapters.sns import HttpProviderContext
 from .domain.errors import AuthenticationFailed, UnknownIntegration
-from .domain.integrations import IntegrationDirectory
+from .adapters.integrations import IntegrationDirectory
 from .domain.normalize import group_key_of
 from .domain.providers.base import Integration, ParsedWebhook, Provider, WebhookRequest
 from .repository import Delivery, DeliveryWriter

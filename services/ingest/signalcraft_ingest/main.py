@@ -13,7 +13,7 @@ from signalcraft_runtime.settings import ServiceSettings
 
 from .adapters.http import webhook_router
 from .adapters.sns import HttpProviderContext, sns_client
-from .domain.integrations import IntegrationDirectory
+from .adapters.integrations import IntegrationDirectory
 from .domain.sns_verification import DEFAULT_CERT_HOST_PATTERN
 from .handlers import WebhookHandler
 from .repository import DeliveryWriter, tables

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from signalcraft_ingest.domain.errors import UnknownIntegration
-from signalcraft_ingest.domain.integrations import IntegrationDirectory
+from signalcraft_ingest.adapters.integrations import IntegrationDirectory
 from signalcraft_ingest.handlers import WebhookHandler
 from signalcraft_runtime.config_view import ConfigState
 from signalcraft_runtime.crypto import SecretBox

@@ -1,4 +1,5 @@
-"""Which integration a webhook belongs to, from the config state, with secrets decrypted once.
+"""Which integration a webhook belongs to, from the config view (the `config` topic), with secrets
+decrypted once.
 
 Reads the in-memory config state it is given; catching the view up with the config topic, when an
 id is not found, is the handler's step.
@@ -7,14 +8,13 @@ id is not found, is the handler's step.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import AuthenticationFailed, MalformedPayload, UnknownIntegration
-from .providers.base import Integration, WebhookRequest
+from signalcraft_runtime.config_view import ConfigState
+from signalcraft_runtime.crypto import SecretBox
 
-if TYPE_CHECKING:  # types only: the config view's module also holds its Kafka consumer
-    from signalcraft_runtime.config_view import ConfigState
-    from signalcraft_runtime.crypto import SecretBox
+from ..domain.errors import AuthenticationFailed, MalformedPayload, UnknownIntegration
+from ..domain.providers.base import Integration, WebhookRequest
 
 
 class IntegrationDirectory:
