@@ -86,11 +86,18 @@ class NormalizedAlert(BaseModel):
     status: AlertStatus = AlertStatus.FIRING
     is_test: bool = Field(default=False, description="A provider's test notification")
 
-    @field_validator("source_event_id", "project", "environment", "fingerprint", "title", "description", "link",
-                     "tags", mode="before")
+    @field_validator("title", "description", "link", "tags", mode="before")
     @classmethod
     def _without_control_characters(cls, value: Any) -> Any:
         return _clean(value)
+
+    @field_validator("source_event_id", "project", "environment", "fingerprint", mode="before")
+    @classmethod
+    def _identity_without_control_characters(cls, value: Any) -> Any:
+        # A value that was nothing but control characters still names something: keep a visible mark
+        # rather than refusing, after a provider's payload was accepted, an alert for an empty field.
+        cleaned = _clean(value)
+        return "\ufffd" if cleaned == "" and value != "" else cleaned
 
     @field_validator("occurred_at", mode="after")
     @classmethod

@@ -71,9 +71,11 @@ def test_control_characters_are_removed_from_every_text_field_and_tag():
     assert "\\u0000" not in alert.model_dump_json()
 
 
-def test_a_field_that_is_only_control_characters_is_still_rejected_as_empty():
+def test_an_identity_field_of_only_control_characters_keeps_a_visible_mark():
+    assert make_alert(fingerprint="\x00\x00", project="\x08").fingerprint == "\ufffd"
+    assert make_alert(project="\x08").project == "\ufffd"
     with pytest.raises(ValidationError):
-        make_alert(fingerprint="\x00\x00")
+        make_alert(fingerprint="")  # empty as sent is still refused
 
 
 def test_times_outside_what_can_be_stored_and_read_back_are_clamped():
