@@ -8,7 +8,7 @@ event into the next state. Nothing here reads a clock, a database or a broker.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 from uuid import UUID
 
 from signalcraft_schemas import AlertStatus, NormalizedAlert, Severity
@@ -19,7 +19,7 @@ from signalcraft_schemas.events import (
 
 DEFAULT_DEDUP_WINDOW = timedelta(minutes=60)
 
-GroupEvent = GroupOpened | GroupUpdated | GroupAcknowledged | GroupResolved
+GroupEvent: TypeAlias = GroupOpened | GroupUpdated | GroupAcknowledged | GroupResolved
 
 
 def dedup_window(workspace: WorkspaceConfigured | None) -> timedelta:
