@@ -33,9 +33,14 @@ _RANK = {Severity.INFO: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3
 
 
 class AlertStatus(StrEnum):
+    """What the provider says about the problem. Only FIRING is a new occurrence; the others are signals
+    about the group it belongs to (PagerDuty acknowledge, Sentry issue.ignored / issue.assigned, resolves)."""
+
     FIRING = "firing"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
+    SNOOZED = "snoozed"  # Sentry issue.ignored: until `snoozed_until`, or until unsnoozed when None
+    ASSIGNED = "assigned"  # Sentry issue.assigned: `assignee` (None = unassigned)
 
 
 # NUL and the other C0 controls (tab, newline and carriage return excepted) and DEL: PostgreSQL's text and
@@ -85,6 +90,8 @@ class NormalizedAlert(BaseModel):
     link: str | None = Field(default=None, description="Deep link back to the provider")
     status: AlertStatus = AlertStatus.FIRING
     is_test: bool = Field(default=False, description="A provider's test notification")
+    snoozed_until: AwareDatetime | None = Field(default=None, description="status snoozed: until when (None = no limit)")
+    assignee: str | None = Field(default=None, description="status assigned: who (None = unassigned)")
 
     @field_validator("title", "description", "link", "tags", mode="before")
     @classmethod

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from .alerts import NormalizedAlert, Severity
 from .envelope import EventData
@@ -32,7 +33,18 @@ class AlertNormalized(EventData):
 class GroupStatus(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
+    SNOOZED = "snoozed"
     RESOLVED = "resolved"
+
+
+class GroupAction(StrEnum):
+    """What a GroupCommand asks for (groups.commands)."""
+
+    ACK = "ack"
+    UNACK = "unack"
+    SNOOZE = "snooze"
+    UNSNOOZE = "unsnooze"
+    RESOLVE = "resolve"
 
 
 class GroupSnapshot(BaseModel):
@@ -54,6 +66,17 @@ class GroupSnapshot(BaseModel):
     last_seen_at: AwareDatetime
     link: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    # Lifecycle (issue 9). Defaults keep events written before them decodable.
+    acknowledged_by: str | None = None
+    acknowledged_at: AwareDatetime | None = None
+    snoozed_until: AwareDatetime | None = Field(
+        default=None, description="Set while snoozed; None with status snoozed means until unsnoozed")
+    resolved_by: str | None = None
+    resolved_at: AwareDatetime | None = None
+    reopen_count: int = Field(default=0, ge=0, description="How often the group reopened after being resolved")
+    flapping: bool = Field(default=False, description="Reopened too often lately: re-notifications are damped")
+    is_test: bool = Field(default=False, description="Opened by a provider's test notification")
+    assignee: str | None = None
 
 
 class GroupOpened(EventData):
@@ -76,16 +99,113 @@ class GroupAcknowledged(EventData):
     TOPIC = Topic.GROUPS_EVENTS
     group: GroupSnapshot
     by: str = Field(description="Who acknowledged: the source (e.g. pagerduty) or a user")
+    command_id: UUID | None = Field(default=None, description="The GroupCommand decided; None for a provider's ack")
+
+
+class GroupUnacknowledged(EventData):
+    TYPE = "group.unacknowledged"
+    TOPIC = Topic.GROUPS_EVENTS
+    group: GroupSnapshot
+    by: str
+    command_id: UUID | None = None
+
+
+class GroupSnoozed(EventData):
+    TYPE = "group.snoozed"
+    TOPIC = Topic.GROUPS_EVENTS
+    group: GroupSnapshot
+    until: AwareDatetime | None = Field(description="None: until someone unsnoozes it (Sentry's ignore without a limit)")
+    by: str
+    command_id: UUID | None = None
+    reason: str | None = None
+
+
+class GroupUnsnoozed(EventData):
+    """The snooze ended. Re-notify only when it fired during the snooze (fired_during_snooze > 0)."""
+
+    TYPE = "group.unsnoozed"
+    TOPIC = Topic.GROUPS_EVENTS
+    group: GroupSnapshot
+    by: str
+    command_id: UUID | None = None
+    reason: Literal["manual", "expired"]
+    fired_during_snooze: int = Field(default=0, ge=0, description="Alerts counted silently while snoozed")
 
 
 class GroupResolved(EventData):
     TYPE = "group.resolved"
     TOPIC = Topic.GROUPS_EVENTS
     group: GroupSnapshot
-    reason: Literal["source_resolved", "quiet_timeout", "manual"]
+    reason: Literal["source_resolved", "quiet_timeout", "manual", "replaced"]
+    by: str | None = Field(default=None, description="The actor of a manual resolve, or the provider")
+    command_id: UUID | None = None
+
+
+class GroupReopened(EventData):
+    """A resolved group fired again within the dedup window of its last alert: same group, same message."""
+
+    TYPE = "group.reopened"
+    TOPIC = Topic.GROUPS_EVENTS
+    group: GroupSnapshot
+    flap_count: int = Field(ge=1, description="Reopens within the flap window, this one included")
+    flapping: bool = Field(description="More than the allowed reopens within the window: damp re-notifications")
+    alerts_added: int = Field(default=1, ge=1)
+
+
+class GroupAssigned(EventData):
+    TYPE = "group.assigned"
+    TOPIC = Topic.GROUPS_EVENTS
+    group: GroupSnapshot
+    assignee: str | None = Field(description="None: unassigned")
+    by: str
+
+
+class SlackReply(BaseModel):
+    """Where to answer the person who clicked: Slack's response_url (ephemeral reply), channel and user."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    response_url: str
+    channel: str | None = None
+    user: str | None = None
+
+
+class GroupCommandRejected(EventData):
+    """A command that changes nothing (late, repeated, or about an unknown group), with the reason why."""
+
+    TYPE = "group.command_rejected"
+    TOPIC = Topic.GROUPS_EVENTS
+    command_id: UUID
+    group_id: UUID
+    group_key: str
+    action: GroupAction
+    reason: str = Field(description="already_resolved, unknown_group, not_acknowledged, not_snoozed, ...")
+    by: str
+    group: GroupSnapshot | None = Field(default=None, description="The group as it stands; None if unknown")
+    reply_to: SlackReply | None = None
 
 
 # --- groups.commands -----------------------------------------------------------------------
+
+
+class GroupCommand(EventData):
+    """A person (Slack, API), a provider or a timer asks to change a group's state; grouping decides."""
+
+    TYPE = "group.command"
+    TOPIC = Topic.GROUPS_COMMANDS
+    command_id: UUID
+    group_id: UUID
+    group_key: str
+    action: GroupAction
+    actor: str = Field(description='"slack:<team>/<user>", "api:<token name>", "provider:pagerduty", "system:snooze_expired"')
+    snooze_until: AwareDatetime | None = Field(default=None, description="Required for snooze")
+    reason: str | None = None
+    reply_to: SlackReply | None = None
+
+    @model_validator(mode="after")
+    def _snooze_has_an_end(self) -> "GroupCommand":
+        if self.action is GroupAction.SNOOZE and self.snooze_until is None:
+            raise ValueError("snooze needs snooze_until")
+        return self
 
 
 class CloseQuietGroup(EventData):
@@ -106,6 +226,10 @@ class NotificationKind(StrEnum):
     UPDATED = "updated"  # the original message rewritten: new count, severity, last seen
     RESOLVED = "resolved"
     ESCALATION = "escalation"
+    STATE_CHANGED = "state_changed"  # rewrite the message in place: state, who, when, count, last seen, flaps
+    REOPENED = "reopened"  # rewrite + thread reply "reopened, flap n" (no @here when flapping)
+    SNOOZE_EXPIRED = "snooze_expired"  # thread reply: the snooze ended and it fired meanwhile
+    COMMAND_REJECTED = "command_rejected"  # ephemeral answer to the person, through reply_to
 
 
 class NotificationRequested(EventData):
@@ -118,6 +242,12 @@ class NotificationRequested(EventData):
     runbook_url: str | None = None
     rule_id: str | None = Field(default=None, description="The routing rule that matched; None for the default channel")
     escalation_level: int = 0
+    actor: str | None = Field(default=None, description="Who caused a state change (ack, snooze, resolve...)")
+    reason: str | None = Field(default=None, description="Why: a rejection's reason, a resolve's or unsnooze's reason")
+    command_id: UUID | None = None
+    reply_to: SlackReply | None = Field(default=None, description="COMMAND_REJECTED: answer the clicker here")
+    flap_count: int | None = Field(default=None, description="REOPENED: reopens within the flap window")
+    fired_during_snooze: int | None = Field(default=None, description="SNOOZE_EXPIRED: alerts while snoozed")
 
 
 class NotificationDelivered(EventData):
@@ -158,6 +288,17 @@ class EscalationArmed(EventData):
     runbook_url: str | None = None
 
 
+class EscalationCancelled(EventData):
+    """A pending escalation will not fire: the group was acknowledged, snoozed or resolved."""
+
+    TYPE = "escalation.cancelled"
+    TOPIC = Topic.ESCALATIONS
+    group_id: UUID
+    group_key: str
+    by: str | None = Field(description="Who caused it (the ack's or snooze's actor)")
+    reason: str = Field(description="The group event that cancelled it: acknowledged, snoozed, resolved")
+
+
 class EscalationFired(EventData):
     TYPE = "escalation.fired"
     TOPIC = Topic.ESCALATIONS
@@ -178,6 +319,22 @@ class WorkspaceConfigured(EventData):
     dedup_window_minutes: int = Field(default=60, ge=1)
     auto_close_minutes: int = Field(default=24 * 60, ge=1)
     default_channel: str | None = None
+    # Seconds resolution (issue 9.7): when set, these win over the minute fields above.
+    dedup_window_seconds: int | None = Field(default=None, ge=1)
+    auto_close_seconds: int | None = Field(default=None, ge=1)
+    # Flapping: more than flap_threshold reopens within flap_window_seconds damp re-notifications
+    # until the group has been quiet for flap_quiet_seconds.
+    flap_threshold: int = Field(default=3, ge=1)
+    flap_window_seconds: int = Field(default=3600, ge=1)
+    flap_quiet_seconds: int = Field(default=1800, ge=1)
+
+    @property
+    def dedup_window(self) -> timedelta:
+        return timedelta(seconds=self.dedup_window_seconds or self.dedup_window_minutes * 60)
+
+    @property
+    def auto_close_after(self) -> timedelta:
+        return timedelta(seconds=self.auto_close_seconds or self.auto_close_minutes * 60)
 
 
 class IntegrationConfigured(EventData):
@@ -224,6 +381,13 @@ class RoutingRuleSaved(EventData):
     runbook_url: str | None = None
     escalate_after_minutes: int | None = Field(default=None, ge=1)
     enabled: bool = True
+    escalate_after_seconds: int | None = Field(default=None, ge=1, description="Wins over escalate_after_minutes")
+
+    @property
+    def escalate_after(self) -> timedelta | None:
+        if self.escalate_after_seconds:
+            return timedelta(seconds=self.escalate_after_seconds)
+        return timedelta(minutes=self.escalate_after_minutes) if self.escalate_after_minutes else None
 
 
 class RoutingRuleDeleted(EventData):
@@ -253,7 +417,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     model.TYPE: model
     for model in (
         AlertNormalized, GroupOpened, GroupUpdated, GroupAcknowledged, GroupResolved, CloseQuietGroup,
-        NotificationRequested, NotificationDelivered, NotificationFailed, EscalationArmed, EscalationFired,
+        GroupUnacknowledged, GroupSnoozed, GroupUnsnoozed, GroupReopened, GroupAssigned, GroupCommandRejected,
+        GroupCommand, NotificationRequested, NotificationDelivered, NotificationFailed, EscalationArmed,
+        EscalationFired, EscalationCancelled,
         WorkspaceConfigured, IntegrationConfigured, SlackConnected, RoutingRuleSaved, RoutingRuleDeleted,
         MessageDeadLettered,
     )
