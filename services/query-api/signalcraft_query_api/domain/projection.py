@@ -44,7 +44,7 @@ def alert_row(env: Envelope[AlertNormalized]) -> Row:
         "source_event_id": alert.source_event_id, "project": alert.project, "environment": alert.environment,
         "severity": alert.severity.value, "status": alert.status.value, "fingerprint": alert.fingerprint,
         "title": alert.title, "link": alert.link, "tags": alert.tags, "occurred_at": alert.occurred_at,
-        "received_at": env.occurred_at,
+        "received_at": env.occurred_at, "is_test": alert.is_test,
     }
 
 

@@ -21,8 +21,8 @@ Row = dict[str, Any]
 
 ALERT_COLUMNS = ("event_id", "workspace_id", "integration_id", "delivery_id", "group_key", "source", "source_event_id",
                  "project", "environment", "severity", "status", "fingerprint", "title", "link", "tags",
-                 "occurred_at", "received_at")
-_ALERT_TYPES = ("uuid", *["text"] * 14, "timestamptz", "timestamptz")  # tags travel as text, cast to jsonb
+                 "occurred_at", "received_at", "is_test")
+_ALERT_TYPES = ("uuid", *["text"] * 14, "timestamptz", "timestamptz", "bool")  # tags travel as text, cast to jsonb
 # Every alert lands here: one constant statement per batch, binary parameters (as ingest does).
 INSERT_ALERTS = (
     f"INSERT INTO query.alerts ({', '.join(ALERT_COLUMNS)}) "

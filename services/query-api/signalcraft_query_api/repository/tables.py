@@ -17,7 +17,7 @@ alerts = Table(
     Column("delivery_id", Text), Column("group_key", Text), Column("source", Text), Column("source_event_id", Text),
     Column("project", Text), Column("environment", Text), Column("severity", Text), Column("status", Text),
     Column("fingerprint", Text), Column("title", Text), Column("link", Text), Column("tags", JSONB),
-    Column("occurred_at", TS), Column("received_at", TS),
+    Column("occurred_at", TS), Column("received_at", TS), Column("is_test", Boolean),
 )
 groups = Table(
     "groups", md, Column("group_id", Uuid, primary_key=True), Column("workspace_id", Text), Column("group_key", Text),
@@ -25,7 +25,13 @@ groups = Table(
     Column("status", Text), Column("title", Text), Column("description", Text), Column("count", Integer),
     Column("first_seen_at", TS), Column("last_seen_at", TS), Column("link", Text), Column("tags", JSONB),
     Column("channel", Text), Column("runbook_url", Text), Column("notified_at", TS), Column("acknowledged_at", TS),
-    Column("resolved_at", TS),
+    Column("resolved_at", TS), Column("acknowledged_by", Text), Column("snoozed_until", TS), Column("resolved_by", Text),
+    Column("reopen_count", Integer), Column("flapping", Boolean), Column("is_test", Boolean), Column("assignee", Text),
+)
+command_outcomes = Table(
+    "command_outcomes", md, Column("command_id", Uuid, primary_key=True), Column("group_id", Uuid),
+    Column("workspace_id", Text), Column("action", Text), Column("outcome", Text), Column("event", Text),
+    Column("reason", Text), Column("by", Text), Column("at", TS),
 )
 timeline = Table(
     "timeline", md, Column("event_id", Uuid, primary_key=True), Column("group_id", Uuid), Column("at", TS),
@@ -49,7 +55,8 @@ deadletters = Table(
 workspaces = Table(
     "workspaces", md, Column("workspace_id", Text, primary_key=True), Column("name", Text),
     Column("dedup_window_minutes", Integer), Column("auto_close_minutes", Integer), Column("default_channel", Text),
-    Column("created_at", TS),
+    Column("created_at", TS), Column("dedup_window_seconds", Integer), Column("auto_close_seconds", Integer),
+    Column("flap_threshold", Integer), Column("flap_window_seconds", Integer), Column("flap_quiet_seconds", Integer),
 )
 integrations = Table(
     "integrations", md, Column("integration_id", Text, primary_key=True), Column("workspace_id", Text),
