@@ -187,6 +187,9 @@ class GroupCommandRejected(EventData):
 # --- groups.commands -----------------------------------------------------------------------
 
 
+SNOOZE_EXPIRED_ACTOR = "system:snooze_expired"  # the escalator's snooze timer, asking to unsnooze
+
+
 class GroupCommand(EventData):
     """A person (Slack, API), a provider or a timer asks to change a group's state; grouping decides."""
 
@@ -286,6 +289,8 @@ class EscalationArmed(EventData):
     due_at: AwareDatetime
     rule_id: str | None = None
     runbook_url: str | None = None
+    rearm: bool = Field(default=False, description="Arm again even if an earlier escalation of the group fired or "
+                                                   "was cancelled (a reopen, an unack, a snooze that expired while firing)")
 
 
 class EscalationCancelled(EventData):
