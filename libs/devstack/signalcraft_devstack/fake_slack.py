@@ -1,9 +1,13 @@
 """A local stand-in for the Slack Web API, over real HTTP, for tests and the embedded demo.
 
 slack-sdk's AsyncWebClient is pointed at it with `base_url`. It implements what SignalCraft calls
-(chat.postMessage with message metadata, chat.update, conversations.history, auth.test) with
-Slack's response shapes and errors (invalid_auth, channel_not_found, 429 + Retry-After), plus a
-`/_fake/` API for tests to read what was posted and to inject failures.
+(chat.postMessage with message metadata, chat.update, conversations.history with cursor pagination,
+auth.test, and the `response_url` of an interaction) with Slack's response shapes and errors
+(invalid_auth, channel_not_found, 429 + Retry-After, optional per-method rate limits), plus a
+`/_fake/` API for tests to read what was posted and answered and to inject failures.
+
+It also plays Slack's other side: `click_payload`, `interaction_body` and `signed_headers` build a
+button press as Slack posts it to an app (form body, v0 signature), for tests and `make demo`.
 
     python -m signalcraft_devstack.fake_slack --port 9900 [--host 0.0.0.0] [--token xoxb-...] [--record messages.jsonl]
 """
@@ -12,14 +16,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
+import hmac
 import itertools
 import json
+import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from aiohttp import web
 
@@ -34,13 +42,21 @@ class Failure:
     channel: str | None = None
 
 
+DEFAULT_TEAM = "T0DEMO"
+HISTORY_PAGE_MAX = 999  # conversations.history's own limit
+
+
 @dataclass
 class FakeSlackState:
     tokens: set[str] = field(default_factory=set)  # empty: any xoxb- token is valid
+    teams: dict[str, str] = field(default_factory=dict)  # token -> team id (auth.test); else DEFAULT_TEAM
     missing_channels: set[str] = field(default_factory=set)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    responses: list[dict[str, Any]] = field(default_factory=list)  # what was POSTed to response_urls
     failures: list[Failure] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
+    rate_limits: dict[str, int] = field(default_factory=dict)  # method -> calls per minute, as Slack's tiers
+    recent: dict[str, deque[float]] = field(default_factory=dict)
     delay_s: float = 0.0
     record: Path | None = None
     _ts: Any = field(default_factory=lambda: itertools.count(1))
@@ -92,9 +108,26 @@ class FakeSlack:
                 args[key] = json.loads(args[key])
         return args
 
+    def _rate_limited(self, method: str) -> web.Response | None:
+        """Slack's tiers, roughly: past `limit` calls of a method in the last minute, 429 + Retry-After."""
+        limit = self.state.rate_limits.get(method)
+        if not limit:
+            return None
+        now, window = time.monotonic(), self.state.recent.setdefault(method, deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= limit:
+            retry_after = max(1, int(window[0] + 60 - now) + 1)
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": str(retry_after)})
+        window.append(now)
+        return None
+
     def _check(self, request: web.Request, method: str, channel: str | None) -> web.Response | None:
         s = self.state
         s.calls[method] += 1
+        if (limited := self._rate_limited(method)) is not None:
+            return limited
         for failure in s.failures:
             if failure.method == method and failure.times > 0 and (failure.channel is None or failure.channel == channel):
                 failure.times -= 1
@@ -147,18 +180,40 @@ class FakeSlack:
             return refused
         oldest = float(args.get("oldest") or 0)
         with_metadata = _truthy(args.get("include_all_metadata"))
-        found = [
-            {k: v for k, v in m.items() if k in ("type", "ts", "text", "thread_ts") or (k == "metadata" and with_metadata)}
-            for m in reversed(self.state.messages) if m["channel"] == channel and float(m["ts"]) >= oldest
-        ]
-        return web.json_response({"ok": True, "messages": found, "has_more": False, "response_metadata": {"next_cursor": ""}})
+        limit = max(1, min(int(args.get("limit") or 100), HISTORY_PAGE_MAX))
+        start = _cursor_offset(args.get("cursor"))
+        # Newest first, as Slack pages them; thread replies are not in a channel's history unless
+        # broadcast, but ours carry metadata too, and finding them is what a crash lookup needs.
+        matching = [m for m in reversed(self.state.messages) if m["channel"] == channel and float(m["ts"]) >= oldest]
+        page = matching[start:start + limit]
+        found = [{k: v for k, v in m.items()
+                  if k in ("type", "ts", "text", "thread_ts") or (k == "metadata" and with_metadata)} for m in page]
+        more = start + limit < len(matching)
+        cursor = _cursor(start + limit) if more else ""
+        return web.json_response({"ok": True, "messages": found, "has_more": more,
+                                  "response_metadata": {"next_cursor": cursor}})
 
     async def auth_test(self, request: web.Request) -> web.Response:
         if (refused := self._check(request, "auth.test", None)) is not None:
             return refused
-        return web.json_response({"ok": True, "team": "SignalCraft Demo", "user": "signalcraft", "team_id": "T0DEMO"})
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return web.json_response({"ok": True, "team": "SignalCraft Demo", "user": "signalcraft",
+                                  "team_id": self.state.teams.get(token, DEFAULT_TEAM)})
+
+    async def respond(self, request: web.Request) -> web.Response:
+        """An interaction's response_url: Slack takes JSON (ephemeral text, or a replacement) and says ok."""
+        self.state.calls["response_url"] += 1
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.Response(status=400, text="invalid_payload")
+        self.state.responses.append({"path": request.path, "body": body, "received_at": time.time()})
+        return web.Response(text="ok")
 
     # --- the test API ---
+    async def list_responses(self, request: web.Request) -> web.Response:
+        return web.json_response(self.state.responses)
+
     async def list_messages(self, request: web.Request) -> web.Response:
         channel = request.query.get("channel")
         return web.json_response([m for m in self.state.messages if channel is None or m["channel"] == channel])
@@ -176,6 +231,11 @@ class FakeSlack:
             self.state.tokens = set(body["tokens"])
         if "delay_ms" in body:
             self.state.delay_s = float(body["delay_ms"]) / 1000
+        if "teams" in body:
+            self.state.teams.update(body["teams"])
+        if "rate_limits" in body:
+            self.state.rate_limits = {k: int(v) for k, v in body["rate_limits"].items()}
+            self.state.recent.clear()
         return web.json_response({"ok": True})
 
     async def calls(self, request: web.Request) -> web.Response:
@@ -183,6 +243,7 @@ class FakeSlack:
 
     async def reset(self, request: web.Request) -> web.Response:
         self.state.messages.clear()
+        self.state.responses.clear()
         self.state.failures.clear()
         self.state.calls.clear()
         return web.json_response({"ok": True})
@@ -194,13 +255,62 @@ class FakeSlack:
             web.post("/api/chat.update", self.update),
             web.route("*", "/api/conversations.history", self.history),
             web.route("*", "/api/auth.test", self.auth_test),
+            web.post("/actions/{tail:.+}", self.respond),
             web.get("/_fake/messages", self.list_messages),
+            web.get("/_fake/responses", self.list_responses),
             web.post("/_fake/failures", self.add_failure),
             web.post("/_fake/configure", self.configure),
             web.get("/_fake/calls", self.calls),
             web.post("/_fake/reset", self.reset),
         ])
         return app
+
+
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _cursor_offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        return max(0, int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("offset:")))
+    except ValueError:
+        return 0
+
+
+# --- Slack's other side: a button press, posted to the app as Slack does --------------------
+
+
+def click_payload(*, team_id: str, user_id: str, action_id: str, value: str, channel: str, message_ts: str,
+                  response_url: str, user_name: str = "demo-user") -> dict[str, Any]:
+    """A `block_actions` payload with the fields Slack sends for a button in a channel message
+    (see tests/contract/fixtures/slack/block-actions-button-click.json)."""
+    now = time.time()
+    return {
+        "type": "block_actions", "team": {"id": team_id, "domain": "signalcraft-demo"},
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},
+        "api_app_id": "A0SIGNALCRAFT", "token": "legacy-verification-token-unused",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+        "trigger_id": f"{int(now)}.{secrets.randbelow(10**11)}.{secrets.token_hex(16)}",
+        "channel": {"id": channel, "name": channel.lstrip("#")}, "response_url": response_url,
+        "actions": [{"action_id": action_id, "block_id": "signalcraft", "type": "button", "value": value,
+                     "action_ts": f"{now:.6f}"}],
+    }
+
+
+def interaction_body(payload: dict[str, Any]) -> bytes:
+    """The form body Slack posts: one `payload` field, its JSON escaping `/` as Slack's does."""
+    encoded = json.dumps(payload, separators=(",", ":")).replace("/", "\\/")
+    return f"payload={quote(encoded, safe='')}".encode()
+
+
+def signed_headers(body: bytes, signing_secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """X-Slack-Request-Timestamp and the v0 X-Slack-Signature over the raw body (SIGNATURES.md)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(signing_secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": f"v0={digest}"}
 
 
 def main() -> None:

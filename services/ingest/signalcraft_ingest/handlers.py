@@ -5,6 +5,9 @@ A webhook is answered 2xx only once its raw body and its alerts.normalized event
 (repository.DeliveryWriter, which group-commits them with the outbox rows). Refusals are raised as
 domain errors; adapters/http.py reads the request, calls `WebhookHandler.receive` and maps the
 outcome to a status code.
+
+A Slack button press (`SlackActionHandler`) takes the same path to the outbox: verified, stored with
+the GroupCommand it asks for, answered at once; grouping decides.
 """
 
 from __future__ import annotations
@@ -20,11 +23,15 @@ from signalcraft_runtime.logs import get_logger
 from signalcraft_schemas import Envelope, NormalizedAlert, new_event_id
 from signalcraft_schemas.events import AlertNormalized
 
+from .adapters.slack_interactions import SlackTeams, verified_workspaces
 from .adapters.sns import HttpProviderContext
 from .domain.errors import AuthenticationFailed, UnknownIntegration
 from .adapters.integrations import IntegrationDirectory
 from .domain.normalize import group_key_of
 from .domain.providers.base import Integration, ParsedWebhook, Provider, WebhookRequest
+from .domain.slack_actions import (
+    Click, ClickRefused, SignatureHeaders, command_for, ephemeral, read_click, read_payload, signature_headers, team_of,
+)
 from .repository import Delivery, DeliveryWriter
 
 log = get_logger(__name__)
@@ -127,3 +134,52 @@ def answer(parsed: ParsedWebhook, delivery: Delivery, stored: bool) -> Receipt:
     if parsed.note:
         body["note"] = parsed.note
     return Receipt(body)
+
+
+# --- Slack interactivity -------------------------------------------------------------------
+
+SLACK_KEPT_HEADERS = ("content-type", "user-agent", "x-slack-request-timestamp")
+NOT_RECORDED = "SignalCraft could not record this click just now; please try again."
+
+
+class SlackActionHandler:
+    """A Slack button press: verified, checked against the workspace its button names, stored with
+    its GroupCommand through the outbox (grouping decides), answered at once. Returns None when
+    accepted, or the ephemeral answer for the person; raises for a 401 or 400."""
+
+    def __init__(self, teams: SlackTeams, writer: DeliveryWriter) -> None:
+        self.teams = teams
+        self.writer = writer
+
+    async def receive(self, body: bytes, headers: Mapping[str, str], now: datetime) -> dict[str, Any] | None:
+        signed = signature_headers(headers, now)
+        payload = read_payload(body)
+        workspaces = self.verify(team_of(payload), body, signed, now)
+        try:
+            click = read_click(payload)
+            command = command_for(click, workspaces, now)
+        except ClickRefused as refused:
+            log.info("slack click refused", reason=refused.reason)
+            return ephemeral(refused.reason)
+        try:
+            await self.writer.store(click_delivery(click, command, body, headers, now))
+        except Exception as exc:
+            log.error("slack click not stored", error=repr(exc))
+            return ephemeral(NOT_RECORDED)
+        return None
+
+    def verify(self, team_id: str, body: bytes, signed: SignatureHeaders, now: datetime) -> frozenset[str]:
+        """The workspaces of this team whose signing secret signed the request; none: 401."""
+        verified = verified_workspaces(self.teams.signing_secrets(team_id), body, signed, now)
+        if not verified:
+            raise AuthenticationFailed("the signature matches no Slack connection of this team")
+        return verified
+
+
+def click_delivery(click: Click, command: Envelope[Any], body: bytes, headers: Mapping[str, str],
+                   now: datetime) -> Delivery:
+    """The raw click, kept like a webhook delivery; its key makes a replayed body act once."""
+    return Delivery(
+        delivery_id=new_event_id(), integration_id=f"slack:{click.team_id}", workspace_id=command.workspace_id,
+        provider="slack", delivery_key=click.delivery_key, received_at=now,
+        headers={k: v for k, v in headers.items() if k in SLACK_KEPT_HEADERS}, body=body, events=[command])

@@ -12,10 +12,11 @@ from signalcraft_runtime.service import Service
 from signalcraft_runtime.settings import ServiceSettings
 
 from .adapters.http import webhook_router
+from .adapters.slack_interactions import SlackTeams, slack_interactions_router
 from .adapters.sns import HttpProviderContext, sns_client
 from .adapters.integrations import IntegrationDirectory
 from .domain.sns_verification import DEFAULT_CERT_HOST_PATTERN
-from .handlers import WebhookHandler
+from .handlers import SlackActionHandler, WebhookHandler
 from .repository import DeliveryWriter, tables
 
 
@@ -39,9 +40,14 @@ def create_service(settings: IngestSettings) -> Service:
     def handler_of(request: Request) -> WebhookHandler:
         return request.app.state.webhook_handler
 
+    def slack_handler_of(request: Request) -> SlackActionHandler:
+        return request.app.state.slack_action_handler
+
     service = Service(
         name="ingest", settings=settings, tables=tables, migrations=Path(__file__).parent / "migrations",
-        needs_config=True, routers=[webhook_router(handler_of, settings.max_body_bytes)],
+        needs_config=True,
+        routers=[webhook_router(handler_of, settings.max_body_bytes),
+                 slack_interactions_router(slack_handler_of, settings.max_body_bytes)],
     )
     writer = DeliveryWriter(service.uow, linger_s=settings.group_commit_linger_ms / 1000)
     holder: dict[str, httpx.AsyncClient] = {}
@@ -55,6 +61,8 @@ def create_service(settings: IngestSettings) -> Service:
             IntegrationDirectory(svc.config.state, svc.secrets), writer,
             HttpProviderContext(client, settings.sns_cert_host_pattern), sync_config=svc.config.sync,
         )
+        svc.app_state.slack_action_handler = SlackActionHandler(  # type: ignore[attr-defined]
+            SlackTeams(svc.config.state, svc.secrets), writer)
 
     async def stop_handler(svc: Service) -> None:
         await writer.stop()
