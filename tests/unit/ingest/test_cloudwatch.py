@@ -113,6 +113,18 @@ async def test_unlisted_topic_is_refused_without_fetching() -> None:
     assert context.fetched == []
 
 
+async def test_an_integration_without_topic_arns_accepts_no_message_from_any_topic() -> None:
+    """Any AWS account can sign a valid SNS message: without the allow-list nothing is accepted."""
+    no_list = make_integration("cloudwatch")
+    context = FakeContext()
+    signed = SNS_KEY.sign(notification())
+    with pytest.raises(AuthenticationFailed, match="has no topic_arns"):
+        await PROVIDER.authenticate(make_request(signed), no_list, context)
+    with pytest.raises(AuthenticationFailed, match="has no topic_arns"):
+        PROVIDER.parse(make_request(signed), no_list)
+    assert context.fetched == []
+
+
 async def test_subscription_confirmation_for_a_listed_topic_asks_for_confirmation() -> None:
     message = SNS_KEY.sign(confirmation())
     await PROVIDER.authenticate(make_request(message), INTEGRATION, FakeContext())

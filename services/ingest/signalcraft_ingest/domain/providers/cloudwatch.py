@@ -7,11 +7,12 @@ of the X.509 certificate at `SigningCertURL`. The certificate is fetched through
 and whose path ends in ".pem"; it must be valid at the time the request was received. The
 integration secret is not used.
 
-Topics. `topic_arns` lists the SNS topics this integration accepts. A message from a topic not on the
-list is refused with AuthenticationFailed (it is authentic, but not from *this* integration), before
-any certificate is fetched. A SubscriptionConfirmation is accepted only for a listed topic: with
-no `topic_arns` set, subscriptions are refused, so a stranger cannot subscribe our endpoint to
-their topic. Its SubscribeURL must also be https on an SNS host, since ingest will GET it.
+Topics. `topic_arns` lists the SNS topics this integration accepts, and is required: any AWS account
+can sign a valid SNS message, so without the list a stranger's topic could deliver alarms here. A
+message from a topic not on the list, or any message to an integration without the list (one
+created before it was required), is refused with AuthenticationFailed (it is authentic, but not
+from *this* integration), before any certificate is fetched. A SubscriptionConfirmation's
+SubscribeURL must also be https on an SNS host, since ingest will GET it.
 
 Message types:
   SubscriptionConfirmation -> no alerts; a `confirm_subscription` side effect (GET SubscribeURL).
@@ -25,7 +26,7 @@ Message types:
   (SNS reuses it on retries).
 
 Options:
-  topic_arns           comma-separated topic ARNs; required for subscriptions, checked when set.
+  topic_arns           comma-separated topic ARNs; required (the config API refuses an integration without it).
   cert_host_pattern    regex the certificate (and SubscribeURL) host must match;
                        default r"^sns\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?$".
   alarm_severity       severity word for ALARM, default "high".
@@ -82,13 +83,14 @@ def _topic_arns(integration: Integration) -> set[str]:
 
 
 def check_topic(message: Mapping[str, Any], integration: Integration) -> None:
-    """Refuse topics this integration does not list; subscriptions need an explicit list."""
+    """Refuse topics this integration does not list; an integration without a list accepts none."""
     allowed = _topic_arns(integration)
     topic = message.get("TopicArn") if isinstance(message.get("TopicArn"), str) else None
-    if message_type(message) == SUBSCRIPTION_CONFIRMATION and not allowed:
+    if not allowed:
         raise AuthenticationFailed(
-            f"SNS subscription to {topic!r} refused: set the integration option topic_arns to accept it")
-    if allowed and topic not in allowed:
+            f"SNS topic {topic!r} refused: this integration has no topic_arns; set the integration option "
+            "topic_arns to the topics it accepts")
+    if topic not in allowed:
         raise AuthenticationFailed(f"SNS topic {topic!r} is not in this integration's topic_arns")
 
 
