@@ -1,5 +1,6 @@
-"""Grouping's handlers: load the heads a batch touches, decide per message, then publish what the
-batch decided, coalesced, and store the heads (Cosmic-style).
+"""Grouping's handlers: load the heads a batch touches, decide per message (an alert, a command on a
+group, the auto-close timer's question), then publish what the batch decided, coalesced, and store
+the heads (Cosmic-style). A rejected command changes no head: its answer is published as it is.
 
 Count updates are debounced (domain/head.py); `flush_due_updates` publishes what was held back once
 the debounce interval has passed, so downstream never sees a count older than that interval.
@@ -15,10 +16,12 @@ from signalcraft_runtime.clock import utcnow
 from signalcraft_runtime.config_view import ConfigState
 from signalcraft_runtime.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from signalcraft_schemas import Envelope, new_event_id
-from signalcraft_schemas.events import AlertNormalized, CloseQuietGroup, GroupSnapshot
+from signalcraft_schemas.events import AlertNormalized, CloseQuietGroup, GroupCommand, GroupCommandRejected, GroupSnapshot
 
-from .domain.group import GroupEvent, close_quiet, coalesce, decide, dedup_window
-from .domain.head import Cause, GroupHead, evolve_head, flush_held_back, publish_or_hold
+from .domain.group import (
+    NO_HISTORY, Decision, GroupEvent, Lifecycle, close_quiet, coalesce, decide, decide_command, dedup_window, flap_policy,
+)
+from .domain.head import Cause, GroupHead, evolve_head, flush_held_back, publish_or_hold, superseded
 from .repository import GroupRepository, HeadKey
 
 
@@ -30,15 +33,23 @@ class Batch:
     loaded: dict[HeadKey, GroupHead]
     heads: dict[HeadKey, GroupHead]
     decided: list[tuple[GroupEvent, Envelope[Any]]] = field(default_factory=list)
+    rejected: list[tuple[GroupCommandRejected, Envelope[Any]]] = field(default_factory=list)
 
     def snapshot(self, key: HeadKey) -> GroupSnapshot | None:
         head = self.heads.get(key)
         return head.snapshot if head else None
 
-    def record(self, key: HeadKey, events: list[GroupEvent], cause: Envelope[Any]) -> None:
+    def lifecycle(self, key: HeadKey) -> Lifecycle:
+        head = self.heads.get(key)
+        return head.lifecycle if head else NO_HISTORY
+
+    def record(self, key: HeadKey, events: list[Decision], cause: Envelope[Any]) -> None:
         for event in events:
-            self.heads[key], replaced = evolve_head(self.heads.get(key), event)
-            self.decided += [(update, cause) for update in replaced] + [(event, cause)]
+            if isinstance(event, GroupCommandRejected):
+                self.rejected.append((event, cause))
+                continue
+            self.heads[key], caught_up = evolve_head(self.heads.get(key), event)
+            self.decided = superseded(self.decided, caught_up) + [(u, cause) for u in caught_up] + [(event, cause)]
 
     def changed(self) -> dict[HeadKey, GroupHead]:
         return {key: head for key, head in self.heads.items() if head != self.loaded.get(key)}
@@ -46,10 +57,16 @@ class Batch:
 
 def on_alert_normalized(batch: Batch, env: Envelope[AlertNormalized], config: ConfigState | None) -> None:
     key = (env.workspace_id, env.data.group_key)
-    window = dedup_window(config.workspaces.get(env.workspace_id) if config else None)
+    workspace = config.workspaces.get(env.workspace_id) if config else None
     events = decide(batch.snapshot(key), env.data.alert, group_key=env.data.group_key, received_at=env.occurred_at,
-                    window=window, new_group_id=new_event_id())
+                    window=dedup_window(workspace), new_group_id=new_event_id(), lifecycle=batch.lifecycle(key),
+                    flapping=flap_policy(workspace))
     batch.record(key, events, env)
+
+
+def on_group_command(batch: Batch, env: Envelope[GroupCommand], now: datetime) -> None:
+    key = (env.workspace_id, env.data.group_key)
+    batch.record(key, decide_command(batch.snapshot(key), env.data, now=now, lifecycle=batch.lifecycle(key)), env)
 
 
 def on_close_quiet(batch: Batch, env: Envelope[CloseQuietGroup], now: datetime) -> None:
@@ -60,6 +77,8 @@ def on_close_quiet(batch: Batch, env: Envelope[CloseQuietGroup], now: datetime) 
 
 def publish(uow: UnitOfWork, batch: Batch, now: datetime, debounce: timedelta) -> None:
     """Many alerts for one group in a batch make one event downstream; updates may be held back."""
+    for rejection, cause in batch.rejected:
+        uow.emit(cause.caused(rejection, key=rejection.group_key, occurred_at=now))
     for event, cause in coalesce(batch.decided):
         key = (cause.workspace_id, event.group.group_key)  # every event is about its cause's group key
         batch.heads[key], publish_now = publish_or_hold(
@@ -73,13 +92,15 @@ async def handle_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]], config: 
     now = now or utcnow()
     repo = GroupRepository(uow.connection)
     heads = await repo.load({(e.workspace_id, e.data.group_key) for e in envelopes
-                             if isinstance(e.data, (AlertNormalized, CloseQuietGroup))})
+                             if isinstance(e.data, (AlertNormalized, CloseQuietGroup, GroupCommand))})
     batch = Batch(loaded=heads, heads=dict(heads))
     for env in envelopes:
         if isinstance(env.data, AlertNormalized):
             on_alert_normalized(batch, env, config)
         elif isinstance(env.data, CloseQuietGroup):
             on_close_quiet(batch, env, now)
+        elif isinstance(env.data, GroupCommand):
+            on_group_command(batch, env, now)
     publish(uow, batch, now, debounce)
     await repo.save(batch.changed())
 

@@ -15,6 +15,7 @@ from signalcraft_runtime.database import ServiceTables
 from signalcraft_schemas import Severity
 from signalcraft_schemas.events import GroupSnapshot
 
+from .domain.group import NO_HISTORY, Lifecycle
 from .domain.head import Cause, GroupHead, Published
 
 SCHEMA = "grouping"
@@ -31,6 +32,7 @@ group_heads = Table(
     Column("published_at", DateTime(timezone=True)),
     # none_as_null: Python None must be SQL NULL (not JSON null) for `pending_cause IS NULL` to hold.
     Column("pending_cause", JSONB(none_as_null=True)),
+    Column("lifecycle", JSONB(none_as_null=True)),
 )
 
 HeadKey = tuple[str, str]  # (workspace_id, group_key)
@@ -40,7 +42,14 @@ def _head(row: Any) -> GroupHead:
     published = (Published(row.published_count, Severity(row.published_severity), row.published_at)
                  if row.published_at is not None and row.published_severity else None)
     cause = Cause(UUID(row.pending_cause["id"]), row.pending_cause["correlation_id"]) if row.pending_cause else None
-    return GroupHead(GroupSnapshot.model_validate(row.snapshot), published, cause)
+    return GroupHead(GroupSnapshot.model_validate(row.snapshot), published, cause, _lifecycle(row.lifecycle))
+
+
+def _lifecycle(stored: dict[str, Any] | None) -> Lifecycle:
+    if not stored:
+        return NO_HISTORY
+    return Lifecycle(tuple(datetime.fromisoformat(t) for t in stored.get("reopened_at", [])),
+                     int(stored.get("fired_during_snooze", 0)))
 
 
 def _row(head: GroupHead) -> dict[str, Any]:
@@ -49,7 +58,9 @@ def _row(head: GroupHead) -> dict[str, Any]:
             "published_count": published.count if published else 0,
             "published_severity": published.severity.value if published else None,
             "published_at": published.at if published else None,
-            "pending_cause": {"id": str(cause.id), "correlation_id": cause.correlation_id} if cause else None}
+            "pending_cause": {"id": str(cause.id), "correlation_id": cause.correlation_id} if cause else None,
+            "lifecycle": {"reopened_at": [t.isoformat() for t in head.lifecycle.reopened_at],
+                          "fired_during_snooze": head.lifecycle.fired_during_snooze}}
 
 
 class GroupRepository:
@@ -75,7 +86,7 @@ class GroupRepository:
             stmt.on_conflict_do_update(
                 index_elements=[group_heads.c.workspace_id, group_heads.c.group_key],
                 set_={c: stmt.excluded[c] for c in ("group_id", "snapshot", "published_count", "published_severity",
-                                                    "published_at", "pending_cause")} | {"updated_at": func.now()},
+                                                    "published_at", "pending_cause", "lifecycle")} | {"updated_at": func.now()},
             ),
             values,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from signalcraft_schemas import AlertStatus, Severity
 from signalcraft_schemas.events import (
-    GroupAcknowledged, GroupOpened, GroupResolved, GroupStatus, GroupUpdated,
+    GroupAcknowledged, GroupOpened, GroupReopened, GroupResolved, GroupStatus, GroupUpdated,
 )
 from signalcraft_grouping.domain.group import close_quiet, decide, evolve
 
@@ -42,8 +42,10 @@ def test_window_boundary_exactly_equal_counts_as_inside():
     assert event.group.group_id == make_group().group_id
 
 
-def test_repeat_after_the_window_opens_a_new_group_with_the_new_id():
-    [event] = run(make_group(count=7, last_seen_at=at(0)), make_alert(), at(60) + minutes(1 / 60), new_id=gid(2))
+def test_repeat_after_the_window_opens_a_new_group_with_the_new_id_and_closes_the_replaced_one():
+    [closed, event] = run(make_group(count=7, last_seen_at=at(0)), make_alert(), at(60) + minutes(1 / 60), new_id=gid(2))
+    assert isinstance(closed, GroupResolved) and closed.reason == "replaced"
+    assert (closed.group.group_id, closed.group.status, closed.group.count) == (gid(1), GroupStatus.RESOLVED, 7)
     assert isinstance(event, GroupOpened)
     assert (event.group.group_id, event.group.count, event.group.first_seen_at) == (gid(2), 1, at(60) + minutes(1 / 60))
 
@@ -55,7 +57,8 @@ def test_window_is_measured_from_last_seen_not_first_seen():
 
 
 def test_workspace_window_is_respected():
-    [event] = run(make_group(last_seen_at=at(0)), make_alert(), at(10), window=minutes(5))
+    [closed, event] = run(make_group(last_seen_at=at(0)), make_alert(), at(10), window=minutes(5))
+    assert isinstance(closed, GroupResolved) and closed.reason == "replaced"
     assert isinstance(event, GroupOpened)
 
 
@@ -86,7 +89,9 @@ def test_resolved_alert_resolves_the_open_group():
     [event] = run(group, make_alert(status=AlertStatus.RESOLVED), at(20))
     assert isinstance(event, GroupResolved)
     assert event.reason == "source_resolved"
-    assert event.group == group.model_copy(update={"status": GroupStatus.RESOLVED, "last_seen_at": at(20)})
+    assert event.by == "sentry"
+    assert event.group == group.model_copy(update={"status": GroupStatus.RESOLVED, "last_seen_at": at(20),
+                                                   "resolved_at": at(20), "resolved_by": "sentry"})
 
 
 def test_resolved_alert_is_ignored_when_no_group_is_open():
@@ -101,7 +106,8 @@ def test_acknowledged_alert_acknowledges_an_open_group_once():
     [event] = run(group, ack, at(10))
     assert isinstance(event, GroupAcknowledged)
     assert event.by == "pagerduty"
-    assert event.group == group.model_copy(update={"status": GroupStatus.ACKNOWLEDGED})
+    assert event.group == group.model_copy(update={"status": GroupStatus.ACKNOWLEDGED, "acknowledged_by": "pagerduty",
+                                                   "acknowledged_at": at(10)})
     assert run(evolve(group, event), ack, at(11)) == []
 
 
@@ -118,11 +124,15 @@ def test_firing_alert_after_ack_keeps_the_group_acknowledged():
     assert (event.group.status, event.group.count) == (GroupStatus.ACKNOWLEDGED, 2)
 
 
-def test_alert_after_resolution_opens_a_new_group():
+def test_alert_after_resolution_and_after_the_window_opens_a_new_group():
+    """Issue 9 changed the inside of the window: a resolved group that fires again there reopens
+    (see test_lifecycle.py); after the window a new group opens, as before."""
     resolved = make_group(status=GroupStatus.RESOLVED, last_seen_at=at(0))
-    [event] = run(resolved, make_alert(), at(1), new_id=gid(3))
+    [event] = run(resolved, make_alert(), at(61), new_id=gid(3))
     assert isinstance(event, GroupOpened)
     assert (event.group.group_id, event.group.count, event.group.status) == (gid(3), 1, GroupStatus.OPEN)
+    [again] = run(resolved, make_alert(), at(1), new_id=gid(3))
+    assert isinstance(again, GroupReopened) and again.group.group_id == resolved.group_id
 
 
 def test_evolve_folds_group_events_and_ignores_others():
@@ -144,7 +154,7 @@ def test_close_quiet_resolves_a_quiet_group():
     [event] = close_quiet(group, group_id=group.group_id, quiet_since=at(0), now=at(24 * 60))
     assert isinstance(event, GroupResolved)
     assert event.reason == "quiet_timeout"
-    assert event.group == group.model_copy(update={"status": GroupStatus.RESOLVED})
+    assert event.group == group.model_copy(update={"status": GroupStatus.RESOLVED, "resolved_at": at(24 * 60)})
 
 
 def test_close_quiet_closes_an_acknowledged_group_too():

@@ -152,3 +152,38 @@ def test_the_dedup_window_is_the_workspace_setting_or_the_default():
     workspace = WorkspaceConfigured(workspace_id=WORKSPACE, name="w", dedup_window_minutes=15)
     assert dedup_window(workspace) == timedelta(minutes=15)
     assert dedup_window(None) == DEFAULT_DEDUP_WINDOW == timedelta(minutes=60)
+
+
+# --- a catch-up within a batch (the replaced group's held-back update) ----------------------
+
+
+def test_a_catch_up_supersedes_the_batchs_earlier_updates_of_that_group_so_no_alert_counts_twice():
+    """A held-back update (downstream heard 3 of 5), then in one batch: one more alert for the group
+    (6) and an alert after its window, which replaces it. The published updates of the old group
+    must add up to 3 (alerts 4, 5 and 6), not 4."""
+    from signalcraft_grouping.domain.group import coalesce, decide
+    from signalcraft_grouping.domain.head import superseded
+
+    from ..builders import GROUP_KEY, make_alert
+
+    head = GroupHead(make_group(count=5, last_seen_at=at(0)), heard(3, 0), CAUSE)
+    decided: list = []
+    for minute, cause in ((30, "c6"), (91, "c7")):
+        for event in decide(head.snapshot, make_alert(), group_key=GROUP_KEY, received_at=at(minute),
+                            window=timedelta(minutes=60), new_group_id=gid(2)):
+            head, caught_up = evolve_head(head, event)
+            decided = superseded(decided, caught_up) + [(u, cause) for u in caught_up] + [(event, cause)]
+    published = coalesce(decided)
+    old_updates = [e for e, _ in published if isinstance(e, GroupUpdated) and e.group.group_id == gid(1)]
+    assert sum(u.alerts_added for u in old_updates) == 3 and old_updates[-1].group.count == 6
+    assert [type(e) for e, _ in published] == [GroupUpdated, GroupResolved, GroupOpened]
+    assert head.snapshot.group_id == gid(2) and head.pending_cause is None
+
+
+def test_superseded_keeps_other_groups_and_other_events():
+    from signalcraft_grouping.domain.head import superseded
+
+    ack = GroupAcknowledged(group=make_group(status=GroupStatus.ACKNOWLEDGED), by="u")
+    decided = [(updated(4), "a"), (ack, "b"), (updated(2, group_id=gid(2)), "c")]
+    assert superseded(decided, [updated(5)]) == [(ack, "b"), (updated(2, group_id=gid(2)), "c")]
+    assert superseded(decided, []) == decided
