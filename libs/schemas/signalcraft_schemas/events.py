@@ -27,6 +27,18 @@ class AlertNormalized(EventData):
     delivery_id: str = Field(description="The stored raw webhook this alert came from")
 
 
+class WebhooksThrottled(EventData):
+    """Ingest refused webhooks of one integration over its rate limit (429) between `first_at` and
+    `last_at`; delivery health counts them. Keyed `integration:<id>`; grouping ignores it."""
+
+    TYPE = "webhooks.throttled"
+    TOPIC = Topic.ALERTS_NORMALIZED
+    integration_id: str
+    count: int = Field(ge=1)
+    first_at: AwareDatetime
+    last_at: AwareDatetime
+
+
 # --- groups.events -------------------------------------------------------------------------
 
 
@@ -421,7 +433,7 @@ class MessageDeadLettered(EventData):
 EVENT_TYPES: dict[str, type[EventData]] = {
     model.TYPE: model
     for model in (
-        AlertNormalized, GroupOpened, GroupUpdated, GroupAcknowledged, GroupResolved, CloseQuietGroup,
+        AlertNormalized, WebhooksThrottled, GroupOpened, GroupUpdated, GroupAcknowledged, GroupResolved, CloseQuietGroup,
         GroupUnacknowledged, GroupSnoozed, GroupUnsnoozed, GroupReopened, GroupAssigned, GroupCommandRejected,
         GroupCommand, NotificationRequested, NotificationDelivered, NotificationFailed, EscalationArmed,
         EscalationFired, EscalationCancelled,
