@@ -50,7 +50,7 @@ def test_with_time_replaces_only_the_time():
 def test_registry_maps_each_type_to_its_model():
     assert EVENT_TYPES["group.opened"] is GroupOpened
     assert all(model.TYPE == name for name, model in EVENT_TYPES.items())
-    assert len(EVENT_TYPES) == 25  # 17 + the issue 9 lifecycle events
+    assert len(EVENT_TYPES) == 26  # 17 + the issue 9 lifecycle events + webhooks.throttled (issue 8)
 
 
 def test_group_snapshot_count_must_be_positive():
