@@ -22,13 +22,24 @@ class Route:
     channel: str
     rule_id: str | None
     runbook_url: str | None
-    escalate_after_minutes: int | None
+    escalate_after_minutes: float | None  # seconds resolution: 1.5 is 90 s
     mention_here: bool
 
     def escalation_due(self, opened_at: datetime) -> datetime | None:
         if self.escalate_after_minutes is None:
             return None
         return opened_at + timedelta(minutes=self.escalate_after_minutes)
+
+
+def escalate_after_minutes(rule: RoutingRuleSaved) -> float | None:
+    after = rule.escalate_after
+    return after.total_seconds() / 60 if after is not None else None
+
+
+def escalation_delay(rules: Sequence[RoutingRuleSaved], rule_id: str | None) -> timedelta | None:
+    """The current escalation delay of the rule a group was routed by (re-arming after a reopen)."""
+    found = [rule for rule in rules if rule.rule_id == rule_id and rule.enabled]
+    return found[0].escalate_after if found else None
 
 
 def matches(conditions: RoutingConditions, group: GroupSnapshot) -> bool:
@@ -50,7 +61,7 @@ def route(group: GroupSnapshot, rules: Sequence[RoutingRuleSaved], default_chann
     mention = Severity(group.severity) in HERE_SEVERITIES
     for rule in sorted(rules, key=lambda r: (r.position, r.rule_id)):
         if rule.enabled and matches(rule.conditions, group):
-            return Route(rule.channel, rule.rule_id, rule.runbook_url, rule.escalate_after_minutes, mention)
+            return Route(rule.channel, rule.rule_id, rule.runbook_url, escalate_after_minutes(rule), mention)
     if default_channel:
         return Route(default_channel, None, None, None, mention)
     return None
