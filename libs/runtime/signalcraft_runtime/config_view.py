@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from signalcraft_schemas import Envelope, Topic, decode
 from signalcraft_schemas.events import (
@@ -84,20 +85,25 @@ class ConfigView:
     async def sync(self, timeout: float = 5.0) -> bool:
         """Return once the view has applied every record the config topic held when this was called.
 
-        False when that took longer than `timeout` (broker trouble): the caller goes on with what
-        it has, as it would without the barrier.
+        False when that took longer than `timeout` or the broker failed the request (broker trouble):
+        the caller goes on with what it has, as it would without the barrier. It never raises: an
+        error here would fail a webhook or a whole consumer batch for a view that is merely behind.
         """
         try:
             async with asyncio.timeout(timeout):
                 async with self.changed:
                     await self.changed.wait_for(lambda: self._probe is not None)
-                assert self._probe is not None
-                end = await self._probe.end_offsets(self._partitions)
+                    probe, partitions = self._probe, self._partitions
+                assert probe is not None
+                end = await probe.end_offsets(partitions)
                 async with self.changed:
                     await self.changed.wait_for(lambda: all(self._positions.get(tp, 0) >= end[tp] for tp in end))
             return True
         except TimeoutError:
             log.warning("config view did not catch up in time", timeout_s=timeout)
+            return False
+        except KafkaError as exc:  # e.g. the probe stopped by a reconnect meanwhile, the broker unreachable
+            log.warning("config view could not ask for the end offsets", error=repr(exc))
             return False
 
     async def _run(self) -> None:

@@ -2,13 +2,15 @@
 
 For each polled batch: decode every record; in ONE transaction claim the new event ids (inbox),
 run the service's handler (state + outbox), dead-letter what cannot be decoded; commit; only then
-does FastStream commit the offsets (AckPolicy.ACK). Redelivered events are skipped by the inbox.
+does FastStream commit the offsets. Redelivered events are skipped by the inbox.
 
 Failure handling, where it arises:
 - the database is unreachable: retry the whole batch with backoff, for as long as it takes (the
   consumer stalls; nothing is acked, nothing is lost);
 - the handler raises for some message: redo the batch one message per transaction, and send the
-  message that raises to the dead-letter topic with its error, through the same outbox.
+  message that raises to the dead-letter topic with its error, through the same outbox;
+- anything else raises out of a batch (a config sync, a failing dead-letter write): the batch is
+  tried again after a pause, never acked unprocessed (`process_until_done`).
 
 A `SideEffectConsumer` is for work with an effect outside the database (a Slack post), which no
 transaction can cover: it runs its handler in two transactions with the effect between them.
@@ -26,12 +28,16 @@ from aiokafka import ConsumerRebalanceListener, ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+import psycopg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from tenacity import AsyncRetrying, retry_if_exception, retry_if_exception_type, wait_exponential
+from tenacity.wait import WaitBaseT
 
 from signalcraft_schemas import Envelope, decode
 from signalcraft_schemas.events import MessageDeadLettered
 
+from . import metrics, telemetry
 from .clock import utcnow
 from .logs import get_logger
 from .settings import ServiceSettings
@@ -45,8 +51,13 @@ T = TypeVar("T")
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Infrastructure trouble worth waiting out, as opposed to a message we cannot process."""
-    if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError, OSError)):
+    """Infrastructure trouble worth waiting out, as opposed to a message we cannot process.
+
+    psycopg's own errors reach us unwrapped from statements run on the driver connection (inbox
+    claim, outbox insert); a pool with no free connection raises SQLAlchemy's TimeoutError.
+    """
+    if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError, OSError, PoolTimeout,
+                        psycopg.OperationalError, psycopg.InterfaceError)):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
@@ -91,7 +102,8 @@ def decode_records(records: Sequence[ConsumerRecord[Any, Any]]) -> list[DecodedR
     decoded = []
     for record in records:
         try:
-            decoded.append(DecodedRecord(record, decode(record.value)))
+            decoded.append(DecodedRecord(record, envelope := decode(record.value)))
+            telemetry.note_event(record, envelope.id)
         except Exception as exc:
             decoded.append(DecodedRecord(record, None, f"undecodable: {exc}"))
     return decoded
@@ -153,6 +165,9 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
                       process: RecordsProcessor, stats: ConsumerStats) -> None:
     """Subscribe `process` to polled batches; offsets are committed only after it returns.
 
+    FastStream's AckPolicy.ACK would commit the offsets of a batch whose handler raised, skipping its
+    records; so a batch is retried until `process` returns (`process_until_done`), and should anything
+    escape that, NACK_ON_ERROR seeks back to the batch instead of committing it.
     The decoder passes bytes through untouched: FastStream must not parse (and, failing, ack) a
     message before our own decoding can dead-letter it.
     """
@@ -167,7 +182,7 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
         fetch_min_bytes=settings.consumer_fetch_min_bytes,
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.ACK,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
         session_timeout_ms=settings.consumer_session_timeout_ms,
         heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
         max_poll_interval_ms=600_000,
@@ -176,7 +191,24 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
     )
     async def on_batch(body: Any, message: KafkaMessage) -> None:
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
-        await process(list(records))
+        with metrics.observe_batch(group_id, message.consumer, records), telemetry.consumer_spans(group_id, records):
+            await process_until_done(process, list(records), stats, group_id)
+
+
+async def process_until_done(process: RecordsProcessor, records: list[ConsumerRecord[Any, Any]], stats: ConsumerStats,
+                             consumer: str, wait: WaitBaseT = wait_exponential(multiplier=0.5, max=30.0)) -> None:
+    """Run `process` on a batch until it returns. Whatever it raises, the batch is tried again after
+    a pause: the consumer stalls (visible in /readyz's consumer stats) rather than skip a record.
+    Cancellation (shutdown, a lost partition) still stops it, and then nothing is committed."""
+    async for attempt in AsyncRetrying(wait=wait, retry=retry_if_exception_type(Exception), reraise=True):
+        with attempt:
+            try:
+                await process(records)
+            except Exception as exc:
+                stats.last_error = repr(exc)
+                log.error("batch not processed, trying it again", consumer=consumer, records=len(records),
+                          error=repr(exc), exc_info=not is_transient(exc))
+                raise
 
 
 class CrashPoint:
