@@ -20,10 +20,12 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from . import metrics
 from .database import ServiceTables, libpq_url
 from .logs import get_logger
 from .publisher import OutgoingMessage, Publisher
 from .tasks import cancel_and_wait
+from .telemetry import TRACEPARENT
 from .unit_of_work import notify_channel
 
 log = get_logger(__name__)
@@ -60,14 +62,17 @@ class OutboxRelay:
                 async with await psycopg.AsyncConnection.connect(self._database_url, autocommit=True) as conn:
                     self.connected = True
                     while not (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key,))).fetchone())[0]:
+                        metrics.set_outbox_backlog(self._tables.schema, 0, 0.0)  # the active replica reports it
                         await asyncio.sleep(2.0)  # another replica relays this schema
                     await conn.execute(f'LISTEN "{notify_channel(self._tables.schema)}"')
                     self.active = True
                     listener = asyncio.create_task(self._listen(conn))
+                    measurer = asyncio.create_task(self._measure_backlog())
                     try:
                         await self._pipeline()
                     finally:
                         await cancel_and_wait(listener)
+                        await cancel_and_wait(measurer)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # connection or publish failure: start over from the table
@@ -104,9 +109,12 @@ class OutboxRelay:
                 while True:
                     rows = await self._read(cursor)
                     if not rows:
+                        if self._unacknowledged == 0:
+                            # Caught up: an error from before (a database restart) is over, even in
+                            # a service that has nothing to publish for a long time (query-api).
+                            self.last_error = None
                         break
-                    futures = await self._publisher.send_many(
-                        [OutgoingMessage(topic=r[1], key=r[2], payload=r[3]) for r in rows])
+                    futures = await self._publisher.send_many([outgoing(r) for r in rows])
                     cursor = rows[-1][0]
                     self._unacknowledged += 1
                     await put_or_fail(in_flight, ([r[0] for r in rows], futures), acker)
@@ -119,7 +127,8 @@ class OutboxRelay:
         async with self._engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
             cursor = await driver.execute(
-                f'SELECT id, topic, key, payload FROM "{self._tables.schema}".outbox WHERE id > %s ORDER BY id LIMIT %s',
+                f'SELECT id, topic, key, payload, traceparent FROM "{self._tables.schema}".outbox '
+                "WHERE id > %s ORDER BY id LIMIT %s",
                 [after_id, self._batch_size], prepare=True)
             rows = await cursor.fetchall()
             await conn.rollback()
@@ -144,6 +153,20 @@ class OutboxRelay:
             # By id, not by range: a row with a smaller id may commit later than the ones read here.
             await driver.execute(f'DELETE FROM "{self._tables.schema}".outbox WHERE id = ANY(%s)', [ids], prepare=True)
         self.published += len(ids)
+        metrics.OUTBOX_PUBLISHED.labels(self._tables.schema).inc(len(ids))
+
+    async def _measure_backlog(self, every_s: float = 10.0) -> None:
+        """While this replica relays: the rows waiting and the age of the oldest, for /metrics."""
+        outbox = f'"{self._tables.schema}".outbox'
+        while True:
+            try:
+                async with self._engine.connect() as conn:
+                    rows, age = (await conn.execute(text(
+                        f"SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM {outbox}"))).one()
+                metrics.set_outbox_backlog(self._tables.schema, int(rows), float(age))
+            except Exception as exc:  # measured again next time; publishing goes on regardless
+                log.debug("outbox backlog not measured", error=repr(exc))
+            await asyncio.sleep(every_s)
 
     async def wait_published(self, timeout: float = 5.0) -> bool:
         """Wait until every outbox row committed before the call is on the broker, whichever replica
@@ -171,9 +194,15 @@ class OutboxRelay:
         """Publish one batch of pending rows and wait for it, without the pipeline (for tests)."""
         rows = await self._read(0)
         if rows:
-            await self._publisher.publish_many([OutgoingMessage(topic=r[1], key=r[2], payload=r[3]) for r in rows])
+            await self._publisher.publish_many([outgoing(r) for r in rows])
             await self._delete([r[0] for r in rows])
         return len(rows)
+
+
+def outgoing(row: Any) -> OutgoingMessage:
+    """An outbox row (id, topic, key, payload, traceparent) as a Kafka record, its trace context as a header."""
+    headers = ((TRACEPARENT, row[4].encode()),) if row[4] else ()
+    return OutgoingMessage(topic=row[1], key=row[2], payload=row[3], headers=headers)
 
 
 def raise_if_failed(acker: asyncio.Task[None]) -> None:
