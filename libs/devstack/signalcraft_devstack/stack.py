@@ -129,6 +129,8 @@ class Stack:
             # One broker on one machine: partitions add no parallelism, and Tansu on S3 writes one
             # object per partition batch, so 2 partitions cost half the storage writes of 8.
             "SIGNALCRAFT_TOPIC_PARTITIONS": str(self.options.topic_partitions),
+            # No load balancer to wait for here: after SIGTERM a service drains and stops at once.
+            "SIGNALCRAFT_DRAIN_DELAY_SECONDS": "0",
             "PYTHONUNBUFFERED": "1",
         }
         env.update(self.options.extra_env)

@@ -7,6 +7,7 @@ and calls `run()`; tests build the same thing with other settings.
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 
@@ -23,6 +24,7 @@ from signalcraft_schemas import Envelope
 
 from .config_view import ConfigView
 from .consumer import BatchConsumer, Consumer, CrashPoint, PendingT, SideEffectConsumer, SideEffectHandler, is_transient
+from . import metrics
 from .crypto import SecretBox
 from .database import ServiceTables, create_engine
 from .kafka_client import faststream_broker_options, kafka_client_options
@@ -32,7 +34,7 @@ from .publisher import KafkaPublisher
 from .relay import OutboxRelay
 from .settings import ServiceSettings
 from .tasks import cancel_and_wait
-from .telemetry import broker_middlewares, configure_tracing
+from .telemetry import configure_tracing, instrument_http
 from .topics import TopicLayout, ensure_topics
 from .unit_of_work import UnitOfWorkFactory
 
@@ -64,12 +66,12 @@ class Service:
         self.secrets = SecretBox(self.settings.secret_key) if self.settings.secret_key else None
         self._tracer = configure_tracing(self.name, self.settings.otlp_endpoint)
         # FastStream runs the subscribers; everything a service emits goes through its outbox relay,
-        # which has its own producer, so the broker needs none.
+        # which has its own producer, so the broker needs none. Nor FastStream's telemetry: the
+        # runtime's consumer traces each record itself (telemetry.py).
         self.broker = KafkaBroker(
             **faststream_broker_options(kafka_client_options(self.settings, self.name)),
             consumer_only=True,
             graceful_timeout=30.0,
-            middlewares=broker_middlewares(self._tracer),
             log_level=10,  # FastStream's per-message lines at DEBUG
         )
         self.publisher = KafkaPublisher(kafka_client_options(self.settings, f"{self.name}-relay"),
@@ -78,6 +80,8 @@ class Service:
                                  linger_s=self.settings.relay_linger_ms / 1000)
         self.uow.on_commit(self.relay.wake)
         self.broker_started = False
+        self.draining = False  # SIGTERM received: readiness fails, intake is stopping
+        self._consuming = False
         self._tasks: list[asyncio.Task[Any]] = []
 
     def add_consumer(self, group_id: str, topics: list[str], handler: Any,
@@ -159,9 +163,11 @@ class Service:
         for consumer in self.consumers:
             consumer.register(self.broker, self.settings)
         await self.broker.start()
+        self._consuming = True
         await self.publisher.start()
         self.broker_started = True
         self.spawn(self.relay.run(), "outbox-relay")
+        self.spawn(metrics.track_consumer_lag(self.broker.subscribers), "consumer-lag")
         self.spawn(self._prune_inbox(), "inbox-pruning")
         for hook in self.on_startup:
             await hook(self)
@@ -181,13 +187,31 @@ class Service:
                 log.warning("inbox not pruned", error=repr(exc))
             await asyncio.sleep(every_s)
 
+    async def drain(self) -> None:
+        """What SIGTERM starts, while HTTP still serves: readiness fails at once; consumers finish their
+        in-flight batches, commit their offsets and leave their groups; after `drain_delay_seconds`
+        (load balancers have stopped sending) `run` lets HTTP intake stop, then `stop` follows."""
+        self.draining = True
+        log.info("draining", delay_s=self.settings.drain_delay_seconds)
+        await asyncio.gather(self._stop_consuming(), asyncio.sleep(self.settings.drain_delay_seconds))
+
+    async def _stop_consuming(self) -> None:
+        """FastStream waits for in-flight batches (up to its graceful timeout), which commit their offsets."""
+        if self._consuming:
+            self._consuming = False
+            with suppress(Exception):
+                await self.broker.stop()
+
     async def stop(self) -> None:
+        # Consumers first, so no batch is cut off between its transaction and its offset commit, nor
+        # loses what a hook closes (the notifier's Slack sessions).
+        await self._stop_consuming()
         for hook in self.on_shutdown:
             with suppress(Exception):
                 await hook(self)
-        # Stop consuming first, so no batch is cut off between its transaction and its offset commit.
-        with suppress(Exception):
-            await self.broker.stop()
+        if self.broker_started:  # what the last batches and requests emitted goes out now, not at the next start
+            with suppress(Exception):
+                await self.relay.wait_published(timeout=5.0)
         for task in self._tasks:
             await cancel_and_wait(task)
         if self.config is not None:
@@ -195,9 +219,13 @@ class Service:
         with suppress(Exception):
             await self.publisher.stop()
         await self.engine.dispose()
+        if self._tracer is not None:  # export the spans still batched
+            await asyncio.to_thread(self._tracer.force_flush, 5000)
 
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}
+        if self.draining:
+            checks["shutdown"] = "draining"
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
@@ -214,9 +242,12 @@ class Service:
         # Until it has joined its consumer group a replica processes nothing: not ready yet.
         waiting = [c.group_id for c in self.consumers if c.stats.rebalances == 0]
         checks["consumer_groups"] = "ok" if not waiting else f"joining: {waiting}"
-        dead = [t.get_name() for t in self._tasks if t.done()]
+        dead = self.dead_tasks()
         checks["background"] = "ok" if not dead else f"stopped: {dead}"
         return checks
+
+    def dead_tasks(self) -> list[str]:
+        return [t.get_name() for t in self._tasks if t.done()]
 
     def app(self) -> FastAPI:
         @asynccontextmanager
@@ -232,8 +263,11 @@ class Service:
         self.app_state = app.state
 
         @app.get("/healthz", tags=["health"])
-        async def healthz() -> dict[str, str]:
-            return {"status": "ok", "service": self.name}
+        async def healthz() -> JSONResponse:
+            """Liveness: a background task (relay, flush, timers) that died is only cured by a restart."""
+            dead = [] if self.draining else self.dead_tasks()
+            return JSONResponse({"status": "ok" if not dead else "failed", "service": self.name, "stopped": dead},
+                                status_code=200 if not dead else 503)
 
         @app.get("/readyz", tags=["health"])
         async def readyz() -> JSONResponse:
@@ -243,13 +277,51 @@ class Service:
             return JSONResponse({"ready": ok, "service": self.name, "checks": checks, "consumers": consumers,
                                  "outbox_published": self.relay.published}, status_code=200 if ok else 503)
 
+        @app.get("/metrics", tags=["health"])
+        async def prometheus_metrics() -> Response:
+            """Prometheus text format: this process's metrics (metrics.py, docs/operate.md)."""
+            body, content_type = metrics.exposition()
+            return Response(body, media_type=content_type)
+
         for router in self.routers:
             app.include_router(router)
+        instrument_http(app)
         return app
 
     def run(self) -> None:
         configure_logging(self.name, self.settings.log_level, self.settings.log_format)
-        uvicorn.run(
+        config = uvicorn.Config(
             self.app(), host=self.settings.http_host, port=self.settings.http_port, log_config=None,
             loop="uvloop", http="httptools", lifespan="on", timeout_graceful_shutdown=20, access_log=False,
         )
+        DrainingServer(config, self).run()
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, with a drain between SIGTERM and its shutdown (`Service.drain`).
+
+    A second signal, SIGINT (Ctrl-C) or a SIGTERM before the service has started stops at once, as
+    uvicorn does: it stops HTTP, waits for requests in flight, then runs `Service.stop`.
+    """
+
+    def __init__(self, config: uvicorn.Config, service: Service) -> None:
+        super().__init__(config)
+        self.service = service
+        self._drain: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: Any = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if sig != signal.SIGTERM or self._drain is not None or not self.service.broker_started or self._loop is None:
+            super().handle_exit(sig, frame)
+            return
+        # A signal handler runs between two bytecodes of the loop's thread: hand the work to the loop.
+        self._loop.call_soon_threadsafe(self._start_drain, sig)
+
+    def _start_drain(self, sig: int) -> None:
+        if self._drain is None:
+            self._drain = asyncio.ensure_future(self.service.drain())
+            self._drain.add_done_callback(lambda _: super(DrainingServer, self).handle_exit(sig, None))

@@ -87,4 +87,8 @@ class ServiceSettings(KafkaSettings):
         default=0, description="Fault injection for tests: exit abruptly at the end of the batch that brings the "
         "processed records to this many, once it is committed but before its offsets are (the notifier: after its "
         "Slack calls, before recording them). Counted in records, so batching does not move it. 0: off")
+    drain_delay_seconds: float = Field(
+        default=2.0, ge=0, description="After SIGTERM, /readyz answers 503 this long before HTTP intake stops, so load "
+        "balancers stop sending first; consumers finish their batches and commit meanwhile (Kubernetes: keep "
+        "terminationGracePeriodSeconds above this plus ~30 s)")
     inbox_retention_days: int = Field(default=14, description="How long processed event ids are remembered (must exceed any redelivery delay)")
