@@ -9,16 +9,16 @@ from uuid import UUID
 from signalcraft_runtime.config_view import ConfigState
 from signalcraft_runtime.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from signalcraft_schemas import Envelope
-from signalcraft_schemas.events import (
-    EscalationArmed, GroupAcknowledged, GroupOpened, GroupResolved, GroupStatus, GroupUpdated,
-)
+from signalcraft_schemas.events import EscalationArmed, GroupAcknowledged, GroupResolved, GroupSnoozed, GroupStatus
 
 from .domain.timers import (
-    TimerChanges, auto_close_window, fire, on_event, rearms_only_while_pending, refreshed_payload, status_after,
+    GROUP_EVENTS, TimerChanges, TimerKind, auto_close_window, escalation_cancelled, fire, on_event,
+    rearms_only_while_pending, refreshed_payload, status_after,
 )
 from .repository import TimerRepository
 
-GroupEvent = (GroupOpened, GroupUpdated, GroupAcknowledged, GroupResolved)
+GroupEvent = GROUP_EVENTS
+CANCELLING = (GroupAcknowledged, GroupSnoozed, GroupResolved)
 Statuses = dict[UUID, GroupStatus]  # the last status seen of each group the batch mentions
 
 
@@ -26,15 +26,17 @@ def auto_close(config: ConfigState | None, workspace_id: str) -> timedelta:
     return auto_close_window(config.workspaces.get(workspace_id) if config else None)
 
 
-async def apply(repo: TimerRepository, changes: TimerChanges, cause: Envelope[Any]) -> None:
-    """Arm, cancel and refresh timers as the domain decided; an armed timer remembers its cause."""
+async def apply(repo: TimerRepository, changes: TimerChanges, cause: Envelope[Any]) -> bool:
+    """Arm, cancel and refresh timers as the domain decided; an armed timer remembers its cause.
+    Returns whether a pending escalation was cancelled."""
     for timer in changes.arm:
-        await repo.arm(timer, cause.correlation_id, cause.id, only_while_pending=rearms_only_while_pending(timer.kind))
-    for kind, group_id in changes.cancel:
-        await repo.cancel(kind, group_id)
+        only_while_pending = rearms_only_while_pending(timer.kind) and not changes.rearm
+        await repo.arm(timer, cause.correlation_id, cause.id, only_while_pending=only_while_pending)
+    cancelled = [kind for kind, group_id in changes.cancel if await repo.cancel(kind, group_id)]
     if changes.refresh is not None:
         kind, patch = refreshed_payload(changes.refresh)
         await repo.patch_pending(kind, changes.refresh.group_id, patch)
+    return TimerKind.ESCALATION in cancelled
 
 
 async def on_armed(repo: TimerRepository, statuses: Statuses, env: Envelope[EscalationArmed],
@@ -43,11 +45,12 @@ async def on_armed(repo: TimerRepository, statuses: Statuses, env: Envelope[Esca
     await apply(repo, on_event(env.data, env.workspace_id, auto_close(config, env.workspace_id), status), env)
 
 
-async def on_group_changed(repo: TimerRepository, statuses: Statuses, env: Envelope[Any],
+async def on_group_changed(uow: UnitOfWork, repo: TimerRepository, statuses: Statuses, env: Envelope[Any],
                            config: ConfigState | None) -> None:
     group_id = env.data.group.group_id
     changes = on_event(env.data, env.workspace_id, auto_close(config, env.workspace_id), statuses.get(group_id))
-    await apply(repo, changes, env)
+    if await apply(repo, changes, env) and isinstance(env.data, CANCELLING):
+        uow.emit(env.caused(escalation_cancelled(env.data)))
     status = status_after(env.data)
     if status is not None:
         statuses[group_id] = status
@@ -62,7 +65,7 @@ async def handle_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]], config: 
         if isinstance(env.data, EscalationArmed):
             await on_armed(repo, statuses, env, config)
         elif isinstance(env.data, GroupEvent):
-            await on_group_changed(repo, statuses, env, config)
+            await on_group_changed(uow, repo, statuses, env, config)
 
 
 async def fire_due(uow_factory: UnitOfWorkFactory, now: datetime, limit: int = 200) -> int:

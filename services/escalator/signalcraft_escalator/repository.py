@@ -61,9 +61,11 @@ class TimerRepository:
             where=(timers.c.state == "pending") if only_while_pending else None,
         ))
 
-    async def cancel(self, kind: TimerKind, group_id: UUID) -> None:
-        await self._conn.execute(update(timers).where(and_(timers.c.kind == kind.value, timers.c.group_id == group_id,
-                                                           timers.c.state == "pending")).values(state="cancelled"))
+    async def cancel(self, kind: TimerKind, group_id: UUID) -> bool:
+        """Cancel the group's pending timer of this kind; whether there was one."""
+        result = await self._conn.execute(update(timers).where(and_(
+            timers.c.kind == kind.value, timers.c.group_id == group_id, timers.c.state == "pending")).values(state="cancelled"))
+        return bool(result.rowcount)
 
     async def patch_pending(self, kind: TimerKind, group_id: UUID, patch: dict[str, Any]) -> None:
         """Merge `patch` into the payload of the group's pending timer of this kind."""

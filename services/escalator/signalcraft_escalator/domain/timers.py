@@ -1,9 +1,13 @@
 """Durable timers: which to arm, cancel or fire, as plain functions of events and `now`.
 
 - escalation: armed by the router for a group whose rule says "escalate after N minutes"; cancelled
-  when the group is acknowledged or resolved; firing re-notifies the channel with @here.
+  when the group is acknowledged, snoozed or resolved (`EscalationCancelled` says who); firing
+  re-notifies the channel with @here. Armed again after a reopen or an unack (`EscalationArmed.rearm`).
 - auto_close: re-armed at every group update to last_seen + the workspace's auto-close window;
   firing asks grouping to close the group if it is still quiet.
+- snooze: armed at a snooze's end; firing asks grouping to unsnooze the group (a GroupCommand from
+  `system:snooze_expired`), which re-notifies only if it fired during the snooze. A later snooze moves
+  it; a stale one is rejected by grouping (`snooze_changed`), so it needs no cancelling elsewhere.
 """
 
 from __future__ import annotations
@@ -12,24 +16,33 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from signalcraft_schemas.events import (
-    CloseQuietGroup, EscalationArmed, EscalationFired, EventData, GroupAcknowledged, GroupOpened, GroupResolved,
-    GroupSnapshot, GroupStatus, GroupUpdated, NotificationKind, NotificationRequested, WorkspaceConfigured,
+    SNOOZE_EXPIRED_ACTOR, CloseQuietGroup, EscalationArmed, EscalationCancelled, EscalationFired, EventData,
+    GroupAcknowledged, GroupAction, GroupAssigned, GroupCommand, GroupOpened, GroupReopened, GroupResolved,
+    GroupSnapshot, GroupSnoozed, GroupStatus, GroupUnacknowledged, GroupUnsnoozed, GroupUpdated, NotificationKind,
+    NotificationRequested, WorkspaceConfigured,
 )
 
 DEFAULT_AUTO_CLOSE = timedelta(hours=24)
 
 
+GROUP_EVENTS = (GroupOpened, GroupUpdated, GroupAcknowledged, GroupResolved, GroupReopened, GroupUnacknowledged,
+                GroupSnoozed, GroupUnsnoozed, GroupAssigned)
+# Snooze timers name their unsnooze command deterministically: a timer fired twice asks once.
+SNOOZE_COMMANDS = UUID("5c0a3e0e-6b1f-4d5e-9a51-7d0c1f3b2a90")
+
+
 class TimerKind(StrEnum):
     ESCALATION = "escalation"
     AUTO_CLOSE = "auto_close"
+    SNOOZE = "snooze"
 
 
 def auto_close_window(workspace: WorkspaceConfigured | None) -> timedelta:
     """How long a group may stay quiet before it is closed: the workspace's setting, or the default."""
-    return timedelta(minutes=workspace.auto_close_minutes) if workspace else DEFAULT_AUTO_CLOSE
+    return workspace.auto_close_after if workspace else DEFAULT_AUTO_CLOSE
 
 
 @dataclass(frozen=True)
@@ -48,18 +61,19 @@ class TimerChanges:
     cancel: list[tuple[TimerKind, UUID]] = field(default_factory=list)
     # Newer group snapshot for pending timers (the escalation message shows the current count).
     refresh: GroupSnapshot | None = None
+    rearm: bool = False  # arm even over an escalation that fired or was cancelled
 
 
 def on_event(event: EventData, workspace_id: str, auto_close: timedelta, group_status: GroupStatus | None) -> TimerChanges:
     """What an incoming event does to the timers. `group_status` is the last status seen for the group."""
     if isinstance(event, EscalationArmed):
-        if group_status in (GroupStatus.ACKNOWLEDGED, GroupStatus.RESOLVED):
-            return TimerChanges()  # acknowledged before the arming reached us
+        if group_status in (GroupStatus.ACKNOWLEDGED, GroupStatus.SNOOZED, GroupStatus.RESOLVED) or event.group.is_test:
+            return TimerChanges()  # acknowledged before the arming reached us; a test never escalates
         group = event.group
         return TimerChanges(arm=[Timer(TimerKind.ESCALATION, group.group_id, group.group_key, workspace_id, event.due_at, {
             "group": group.model_dump(mode="json"), "channel": event.channel, "rule_id": event.rule_id,
-            "runbook_url": event.runbook_url, "level": 1})])
-    if isinstance(event, (GroupOpened, GroupUpdated)):
+            "runbook_url": event.runbook_url, "level": 1})], rearm=event.rearm)
+    if isinstance(event, (GroupOpened, GroupUpdated, GroupReopened)):
         group = event.group
         quiet = Timer(TimerKind.AUTO_CLOSE, group.group_id, group.group_key, workspace_id, group.last_seen_at + auto_close,
                       {"quiet_since": group.last_seen_at.isoformat()})
@@ -69,7 +83,29 @@ def on_event(event: EventData, workspace_id: str, auto_close: timedelta, group_s
     if isinstance(event, GroupResolved):
         gid = event.group.group_id
         return TimerChanges(cancel=[(TimerKind.ESCALATION, gid), (TimerKind.AUTO_CLOSE, gid)])
+    if isinstance(event, GroupSnoozed):
+        return _snoozed(event, workspace_id)
+    if isinstance(event, GroupUnsnoozed):
+        return TimerChanges(cancel=[(TimerKind.SNOOZE, event.group.group_id)])
     return TimerChanges()
+
+
+def _snoozed(event: GroupSnoozed, workspace_id: str) -> TimerChanges:
+    """A snooze cancels the escalation and sets the timer of its end (none: until unsnoozed)."""
+    group = event.group
+    cancel = [(TimerKind.ESCALATION, group.group_id)]
+    if event.until is None:
+        return TimerChanges(cancel=cancel + [(TimerKind.SNOOZE, group.group_id)])
+    timer = Timer(TimerKind.SNOOZE, group.group_id, group.group_key, workspace_id, event.until,
+                  {"until": event.until.isoformat()})
+    return TimerChanges(arm=[timer], cancel=cancel)
+
+
+def escalation_cancelled(event: GroupAcknowledged | GroupSnoozed | GroupResolved) -> EscalationCancelled:
+    """What the timeline shows when this event cancelled a pending escalation: who, and why."""
+    reason = {GroupAcknowledged: "acknowledged", GroupSnoozed: "snoozed", GroupResolved: "resolved"}[type(event)]
+    return EscalationCancelled(group_id=event.group.group_id, group_key=event.group.group_key, by=event.by,
+                               reason=reason)
 
 
 def rearms_only_while_pending(kind: TimerKind) -> bool:
@@ -94,11 +130,16 @@ def fire(timer: Timer) -> list[EventData]:
                                   rule_id=timer.payload.get("rule_id"), escalation_level=level),
             EscalationFired(group_id=group.group_id, group_key=group.group_key, channel=timer.payload["channel"], level=level),
         ]
+    if timer.kind == TimerKind.SNOOZE:
+        until = datetime.fromisoformat(timer.payload["until"])
+        return [GroupCommand(command_id=uuid5(SNOOZE_COMMANDS, f"{timer.group_id}:{until.isoformat()}"),
+                             group_id=timer.group_id, group_key=timer.group_key, action=GroupAction.UNSNOOZE,
+                             actor=SNOOZE_EXPIRED_ACTOR, snooze_until=until, reason="snooze expired")]
     return [CloseQuietGroup(group_id=timer.group_id, group_key=timer.group_key,
                             quiet_since=datetime.fromisoformat(timer.payload["quiet_since"]))]
 
 
 def status_after(event: EventData) -> GroupStatus | None:
-    if isinstance(event, (GroupOpened, GroupUpdated, GroupAcknowledged, GroupResolved)):
+    if isinstance(event, GROUP_EVENTS):
         return GroupStatus(event.group.status)
     return None
