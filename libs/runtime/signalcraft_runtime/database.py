@@ -50,6 +50,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("event_type", Text, nullable=False),
         Column("payload", LargeBinary, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        # W3C trace context of what caused the event; the relay sends it as a Kafka header (telemetry.py).
+        Column("traceparent", Text, nullable=True),
     )
 
 

@@ -7,11 +7,14 @@ import sys
 
 import structlog
 
+from .telemetry import add_trace_ids
+
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     renderer = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     shared = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,  # trace_id / span_id inside a span: a log line leads to its trace
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -2,6 +2,8 @@
 
 Each service keeps `migrations/` (alembic `env.py` calling `run_env()`, and `versions/`). `upgrade()`
 runs at service start under an advisory lock, so replicas starting together migrate once.
+The runtime's own tables (inbox, outbox) change in a branch of their own, labelled `runtime`, so
+`upgrade()` goes to every head, the service's and the runtime's.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def upgrade(database_url: str, schema: str, script_location: Path) -> None:
                 config.set_main_option("script_location", str(script_location))
                 config.attributes["connection"] = conn
                 config.attributes["schema"] = schema
-                command.upgrade(config, "head")
+                command.upgrade(config, "heads")
                 conn.commit()
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key})

@@ -20,6 +20,7 @@ class OutgoingMessage:
     topic: str
     key: str
     payload: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()  # e.g. the W3C traceparent (telemetry.py)
 
 
 class Publisher(Protocol):
@@ -52,7 +53,7 @@ class KafkaPublisher:
     async def send_many(self, messages: list[OutgoingMessage]) -> list[asyncio.Future[Any]]:
         assert self._producer is not None, "publisher not started"
         send = self._producer.send
-        return [await send(m.topic, m.payload, key=m.key.encode()) for m in messages]
+        return [await send(m.topic, m.payload, key=m.key.encode(), headers=list(m.headers) or None) for m in messages]
 
     async def publish_many(self, messages: list[OutgoingMessage]) -> None:
         await asyncio.gather(*await self.send_many(messages))

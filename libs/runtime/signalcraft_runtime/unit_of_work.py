@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from signalcraft_schemas import Envelope, encode
 from signalcraft_schemas.events import EVENT_TYPES
 
+from . import metrics, telemetry
 from .database import ServiceTables
 
 
@@ -61,8 +62,10 @@ class UnitOfWork:
         )
         return {row[0] for row in await cursor.fetchall()}
 
-    def emit(self, envelope: Envelope[Any]) -> None:
-        """Stage an event for the outbox (its type's topic); written at commit, published by the relay after it."""
+    def emit(self, envelope: Envelope[Any], traceparent: str | None = None) -> None:
+        """Stage an event for the outbox (its type's topic); written at commit, published by the relay after it.
+
+        `traceparent`: the trace it continues; by default its cause's (telemetry.traceparent_for)."""
         self._pending.append(
             {
                 "topic": str(EVENT_TYPES[envelope.type].TOPIC),
@@ -70,12 +73,14 @@ class UnitOfWork:
                 "event_id": envelope.id,
                 "event_type": envelope.type,
                 "payload": encode(envelope),
+                "traceparent": traceparent or telemetry.traceparent_for(envelope.causation_id),
+                "envelope": envelope,
             }
         )
 
-    def emit_all(self, envelopes: Iterable[Envelope[Any]]) -> None:
+    def emit_all(self, envelopes: Iterable[Envelope[Any]], traceparent: str | None = None) -> None:
         for envelope in envelopes:
-            self.emit(envelope)
+            self.emit(envelope, traceparent)
 
     async def driver_connection(self) -> Any:
         """The psycopg connection under this transaction, for statements on the hot path."""
@@ -89,17 +94,18 @@ class UnitOfWork:
             # no per-batch SQL compilation, one round trip.
             driver = await self.driver_connection()
             await driver.execute(
-                f'INSERT INTO "{self.tables.schema}".outbox (topic, key, event_id, event_type, payload) '
-                "SELECT * FROM unnest(%b::text[], %b::text[], %b::uuid[], %b::text[], %b::bytea[])",
+                f'INSERT INTO "{self.tables.schema}".outbox (topic, key, event_id, event_type, payload, traceparent) '
+                "SELECT * FROM unnest(%b::text[], %b::text[], %b::uuid[], %b::text[], %b::bytea[], %b::text[])",
                 [[r["topic"] for r in self._pending], [r["key"] for r in self._pending],
                  [r["event_id"] for r in self._pending], [r["event_type"] for r in self._pending],
-                 [r["payload"] for r in self._pending]],
+                 [r["payload"] for r in self._pending], [r["traceparent"] for r in self._pending]],
                 prepare=True,
             )
             await driver.execute("SELECT pg_notify(%s, '')", [notify_channel(self.tables.schema)], prepare=True)
         await conn.commit()
-        had_events = bool(self._pending)
-        self._pending = []
+        committed, self._pending = self._pending, []
+        metrics.count_committed(r["envelope"] for r in committed)
+        had_events = bool(committed)
         if had_events and self._on_commit:
             self._on_commit()
 

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from signalcraft_runtime.database import ServiceTables
 from signalcraft_runtime.logs import get_logger
 from signalcraft_runtime.tasks import cancel_and_wait
+from signalcraft_runtime.telemetry import current_traceparent
 from signalcraft_runtime.unit_of_work import UnitOfWorkFactory
 from signalcraft_schemas import Envelope
 
@@ -64,6 +65,8 @@ class Delivery:
     headers: dict[str, str]
     body: bytes
     events: list[Envelope[Any]]
+    # Made in the webhook's request: its events continue the request's trace (telemetry.py).
+    traceparent: str | None = field(default_factory=current_traceparent)
     accepted: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -116,7 +119,7 @@ class DeliveryWriter:
             stored = {row[0] for row in await cursor.fetchall()}
             for d in batch:
                 if d.delivery_id in stored:
-                    uow.emit_all(d.events)
+                    uow.emit_all(d.events, traceparent=d.traceparent)
             await uow.commit()
         for d in batch:
             if not d.accepted.done():

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from signalcraft_runtime.clock import utcnow
 from signalcraft_runtime.logs import get_logger
+from signalcraft_runtime.telemetry import within
 from signalcraft_runtime.unit_of_work import UnitOfWork
 from signalcraft_schemas import Envelope
 
@@ -80,7 +81,7 @@ class NotificationDelivery:
 
     async def _send_in_order(self, items: list[Pending], originals: dict[UUID, GroupMessage]) -> None:
         for p in items:
-            async with self._gate:
+            async with self._gate, within(p.env.id):  # its Slack calls: children of its consumer span
                 slack = self._slack.workspace(p.env.workspace_id)
                 p.outcome = (Outcome(ok=False, error=NOT_CONNECTED) if slack is None
                              else await self._send_visibly(slack, p, originals))

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from signalcraft_runtime.clock import utcnow
 from signalcraft_runtime.logs import get_logger
+from signalcraft_runtime.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED, reason_of
 
 from ..domain.errors import (
     AuthenticationFailed, MalformedPayload, PayloadTooLarge, ProviderUnavailable, UnknownIntegration,
@@ -77,15 +78,20 @@ def unavailable(provider_name: str, exc: ProviderUnavailable) -> JSONResponse:
 
 async def receive(handler: WebhookHandler, provider_name: str, integration_id: str | None, request: Request,
                   max_body_bytes: int) -> JSONResponse:
+    label = provider_name if get_provider(provider_name) else "unknown"  # metric labels: known providers only
+    WEBHOOKS_RECEIVED.labels(label).inc()
     try:
         provider = provider_named(provider_name)
         webhook = await webhook_request(request, max_body_bytes)
         return accepted(await handler.receive(provider, integration_id, webhook))
     except ProviderUnavailable as exc:
+        WEBHOOKS_REJECTED.labels(label, reason_of(exc)).inc()
         return unavailable(provider_name, exc)
     except WebhookRejected as rejected:
+        WEBHOOKS_REJECTED.labels(label, reason_of(rejected)).inc()
         return refused(provider_name, integration_id, rejected)
     except StorageUnavailable as exc:
+        WEBHOOKS_REJECTED.labels(label, reason_of(exc)).inc()
         return JSONResponse({"error": str(exc)}, status_code=503)
 
 

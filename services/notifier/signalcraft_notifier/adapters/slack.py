@@ -18,6 +18,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_
 from signalcraft_runtime.clock import utcnow
 from signalcraft_runtime.config_view import ConfigState
 from signalcraft_runtime.crypto import SecretBox
+from signalcraft_runtime.metrics import observe_slack_call
+from signalcraft_runtime.telemetry import client_span, failed
 from signalcraft_schemas.events import SlackConnected
 
 from ..domain.delivery import Attempt, Outcome, SlackCall
@@ -75,6 +77,16 @@ class SlackClient:
         return None
 
     async def _call(self, method: Any, **kwargs: Any) -> CallOutcome:
+        """One attempt, as a CLIENT span and in signalcraft_slack_request_duration_seconds."""
+        api = method.__name__.replace("_", ".", 1)  # chat_postMessage -> chat.postMessage
+        with client_span(f"slack {api}", {"rpc.system": "slack", "rpc.method": api}) as span:
+            outcome = await self._attempt(method, **kwargs)
+            if not outcome.ok:
+                failed(span, outcome.failure.error if outcome.failure else "unknown_error")
+        observe_slack_call(api, outcome.ok, outcome.failure.error if outcome.failure else None, outcome.latency_ms)
+        return outcome
+
+    async def _attempt(self, method: Any, **kwargs: Any) -> CallOutcome:
         started = time.perf_counter()
         try:
             response = await method(**kwargs)
