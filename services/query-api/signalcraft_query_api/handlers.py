@@ -13,6 +13,7 @@ ingest, grouping, router, notifier and escalator read. Secrets are encrypted bef
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,27 +22,32 @@ from typing import Any
 
 from signalcraft_runtime.clock import utcnow
 from signalcraft_runtime.crypto import SecretBox
+from signalcraft_runtime.logs import get_logger
 from signalcraft_runtime.service import Service
 from signalcraft_runtime.unit_of_work import UnitOfWork
 from signalcraft_schemas import Envelope
 from signalcraft_schemas.events import (
     AlertNormalized, EscalationArmed, EscalationFired, EventData, GroupAcknowledged, GroupOpened, GroupResolved,
     GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed, NotificationRequested,
+    WebhooksThrottled,
 )
 
 from .domain.config import (
-    ConfigChange, NewIntegration, RuleDefinition, SlackCredentials, UnknownRule, UnknownWorkspace, WorkspaceSettings,
-    check_provider, integration_configured, integration_receipt, rule_deleted, rule_saved, slack_connected,
+    SECRET_IDENTIFIES, ConfigChange, NewIntegration, NotPublished, RuleDefinition, RuleInAnotherWorkspace,
+    SecretInUse, SlackCredentials, UnknownRule, UnknownWorkspace, WorkspaceSettings, check_integration,
+    integration_configured, integration_receipt, rule_deleted, rule_saved, secret_fingerprint, slack_connected,
     workspace_configured,
 )
 from .domain.projection import (
     ProjectionBatch, alert_row, dead_letter_row, group_route, group_row, notification_requested_row,
-    notification_result_row, timeline_entry, webhook_activity,
+    notification_result_row, throttled_activity, timeline_entry, webhook_activity,
 )
 from .domain.read_views import overview
 from .repository.config import ConfigRepository
 from .repository.projection import ReadModelWriter
 from .repository.read_queries import ReadQueries
+
+log = get_logger(__name__)
 
 # --- projection: consumed events -> read models --------------------------------------------
 
@@ -86,6 +92,10 @@ async def on_dead_letter(read_models: ReadModelWriter, batch: ProjectionBatch, e
     await read_models.insert_dead_letter(dead_letter_row(env))
 
 
+async def on_webhooks_throttled(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
+    await read_models.add_throttled(throttled_activity(env))
+
+
 PROJECTORS: dict[type[EventData], Projector] = {
     AlertNormalized: on_alert_normalized,
     GroupOpened: on_group_event, GroupUpdated: on_group_event,
@@ -93,7 +103,7 @@ PROJECTORS: dict[type[EventData], Projector] = {
     NotificationRequested: on_notification_requested,
     NotificationDelivered: on_notification_delivered, NotificationFailed: on_notification_failed,
     EscalationArmed: on_escalation, EscalationFired: on_escalation,
-    MessageDeadLettered: on_dead_letter,
+    MessageDeadLettered: on_dead_letter, WebhooksThrottled: on_webhooks_throttled,
 }  # any other event on the consumed topics has no read model
 
 
@@ -134,23 +144,23 @@ async def save_workspace(service: Service, workspace_id: str, settings: Workspac
     async with service.uow() as uow:
         await ConfigRepository(uow.connection).save_workspace(change.event)
         await _commit(uow, change, utcnow())
-    await _published(service)
-    return change.event.model_dump()
+    return await _published(service, change.event.model_dump())
 
 
 async def add_integration(service: Service, new: NewIntegration, public_ingest_url: str) -> dict[str, Any]:
     """Returns the webhook URL and the secret, once; afterwards the secret is stored encrypted only."""
-    check_provider(new.provider)
+    check_integration(new)
     async with service.uow() as uow:
         repo = ConfigRepository(uow.connection)
         await _require_workspace(repo, new.workspace_id)
         secret = new.secret or secrets.token_urlsafe(32)
         integration_id = f"{new.provider[:3]}-{secrets.token_hex(6)}"
         change = integration_configured(integration_id, new, _secret_box(service).encrypt(secret))
-        await repo.add_integration(change.event)
+        if not await repo.add_integration(change.event, secret_fingerprint(_fingerprint_key(service), new.provider, secret)):
+            raise SecretInUse(f"another integration already uses this secret; a {new.provider} secret must be "
+                              "unique (omit it to have one generated)")
         await _commit(uow, change, utcnow())
-    await _published(service)
-    return integration_receipt(change.event, secret, public_ingest_url)
+    return await _published(service, integration_receipt(change.event, secret, public_ingest_url))
 
 
 async def connect_slack(service: Service, credentials: SlackCredentials) -> dict[str, Any]:
@@ -161,8 +171,7 @@ async def connect_slack(service: Service, credentials: SlackCredentials) -> dict
         change = slack_connected(credentials, box.encrypt(credentials.bot_token), box.encrypt(credentials.signing_secret))
         await repo.save_slack_connection(change.event, now)
         await _commit(uow, change, now)
-    await _published(service)
-    return {"workspace_id": credentials.workspace_id, "connected": True}
+    return await _published(service, {"workspace_id": credentials.workspace_id, "connected": True})
 
 
 async def create_rule(service: Service, rule: RuleDefinition) -> dict[str, Any]:
@@ -175,10 +184,11 @@ async def save_rule(service: Service, rule_id: str, rule: RuleDefinition) -> dic
         repo = ConfigRepository(uow.connection)
         await _require_workspace(repo, rule.workspace_id)
         change, now = rule_saved(rule_id, rule), utcnow()
-        await repo.save_rule(change.event, now)
+        if not await repo.save_rule(change.event, now):
+            raise RuleInAnotherWorkspace(f"rule {rule_id!r} belongs to another workspace; a rule cannot move "
+                                         "between workspaces (create a new one in this workspace)")
         await _commit(uow, change, now)
-    await _published(service)
-    return change.event.model_dump(mode="json")
+    return await _published(service, change.event.model_dump(mode="json"))
 
 
 async def delete_rule(service: Service, rule_id: str) -> None:
@@ -187,7 +197,7 @@ async def delete_rule(service: Service, rule_id: str) -> None:
         if workspace_id is None:
             raise UnknownRule("no such rule")
         await _commit(uow, rule_deleted(rule_id, workspace_id), utcnow())
-    await _published(service)
+    await _published(service, {"rule_id": rule_id, "deleted": True})
 
 
 async def _require_workspace(repo: ConfigRepository, workspace_id: str) -> None:
@@ -201,6 +211,28 @@ def _secret_box(service: Service) -> SecretBox:
     return service.secrets
 
 
+def _fingerprint_key(service: Service) -> bytes:
+    """The key of secret fingerprints: derived from SIGNALCRAFT_SECRET_KEY, never the key itself."""
+    _secret_box(service)
+    return hashlib.sha256(b"signalcraft secret fingerprint\0" + service.settings.secret_key.encode()).digest()
+
+
+async def fingerprint_stored_secrets(service: Service) -> None:
+    """At start: integrations stored before fingerprints were get theirs, so a new one cannot reuse
+    their secret. Of two that already share one, the older keeps it; the other is logged."""
+    if service.secrets is None:
+        return
+    key = _fingerprint_key(service)
+    async with service.uow() as uow:
+        repo = ConfigRepository(uow.connection)
+        for integration_id, provider, sealed in await repo.secrets_without_fingerprint(SECRET_IDENTIFIES):
+            fingerprint = secret_fingerprint(key, provider, service.secrets.decrypt(sealed))
+            if fingerprint and not await repo.set_secret_fingerprint(integration_id, fingerprint):
+                log.warning("integration shares its secret with an older one; only its webhook URL identifies it",
+                            integration=integration_id, provider=provider)
+        await uow.commit()
+
+
 async def _commit(uow: UnitOfWork, change: ConfigChange[Any], now: datetime) -> None:
     """The config event goes to the outbox in the transaction of the row it describes."""
     uow.emit(Envelope.wrap(change.event, workspace_id=change.workspace_id, key=change.key,
@@ -208,7 +240,15 @@ async def _commit(uow: UnitOfWork, change: ConfigChange[Any], now: datetime) -> 
     await uow.commit()
 
 
-async def _published(service: Service) -> None:
+async def _published(service: Service, result: dict[str, Any]) -> dict[str, Any]:
     """Answer a configuration change once it is on the config topic, not merely stored: a service
-    that then meets the new workspace or integration finds it there (`ConfigView.sync`)."""
-    await service.relay.wait_published()
+    that then meets the new workspace or integration finds it there (`ConfigView.sync`). Not there
+    in time: NotPublished (503), which still carries `result`, since the change is committed."""
+    try:
+        published = await service.relay.wait_published()
+    except Exception as exc:  # e.g. the database went away after the commit: committed all the same
+        log.warning("could not tell whether the config change is published", error=repr(exc))
+        published = False
+    if not published:
+        raise NotPublished(result)
+    return result

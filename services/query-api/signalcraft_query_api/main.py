@@ -10,7 +10,7 @@ from signalcraft_schemas import Topic
 
 from .adapters.config_api import router as config_router
 from .adapters.read_api import router as read_router
-from .handlers import project
+from .handlers import fingerprint_stored_secrets, project
 from .repository.tables import tables
 
 
@@ -30,7 +30,7 @@ def create_service(settings: QueryApiSettings) -> Service:
 
     service = Service(name="query-api", settings=settings, tables=tables,
                       migrations=Path(__file__).parent / "migrations", routers=[read_router, config_router],
-                      on_startup=[expose_settings])
+                      on_startup=[expose_settings, fingerprint_stored_secrets])
     service.add_consumer(
         "query-api",
         [Topic.ALERTS_NORMALIZED, Topic.GROUPS_EVENTS, Topic.NOTIFICATIONS_REQUESTED, Topic.NOTIFICATIONS_RESULTS,

@@ -10,9 +10,9 @@ from signalcraft_schemas.events import (
     IntegrationConfigured, RoutingConditions, RoutingRuleDeleted, RoutingRuleSaved, SlackConnected, WorkspaceConfigured,
 )
 from signalcraft_query_api.domain.config import (
-    NewIntegration, RuleDefinition, SlackCredentials, UnknownProvider, WorkspaceSettings, check_provider,
-    integration_configured, integration_receipt, rule_deleted, rule_saved, rules_in_order, slack_connected,
-    workspace_configured,
+    InvalidIntegration, NewIntegration, RuleDefinition, SlackCredentials, UnknownProvider, WorkspaceSettings,
+    check_integration, check_provider, integration_configured, integration_receipt, rule_deleted, rule_saved,
+    rules_in_order, secret_fingerprint, slack_connected, workspace_configured,
 )
 
 
@@ -78,3 +78,26 @@ def test_a_rule_is_saved_and_deleted_under_the_same_key():
 def test_rules_are_listed_in_the_order_the_router_evaluates_them():
     rules = [{"rule_id": "b", "position": 10}, {"rule_id": "c", "position": 1}, {"rule_id": "a", "position": 10}]
     assert [r["rule_id"] for r in rules_in_order(rules)] == ["c", "a", "b"]
+
+
+def test_a_cloudwatch_integration_without_topic_arns_is_refused_with_the_reason():
+    """Any AWS account can sign a valid SNS message: without an allow-list a stranger's topic delivers."""
+    for options in ({}, {"topic_arns": ""}, {"topic_arns": " , "}):
+        with pytest.raises(InvalidIntegration, match="topic_arns") as refused:
+            check_integration(NewIntegration("acme", "cloudwatch", "CW", options=options))
+        assert "any AWS account" in str(refused.value)
+    check_integration(NewIntegration("acme", "cloudwatch", "CW", options={"topic_arns": "arn:aws:sns:eu-west-1:1:a"}))
+    check_integration(NewIntegration("acme", "sentry", "Sentry"))
+    with pytest.raises(UnknownProvider):
+        check_integration(NewIntegration("acme", "nagios", "N"))
+
+
+def test_a_pagerduty_secret_fingerprint_is_keyed_and_equal_only_for_equal_keys():
+    key = b"k" * 32
+    first = secret_fingerprint(key, "pagerduty", "routing-key-1")
+    assert first == secret_fingerprint(key, "pagerduty", "routing-key-1")
+    assert first != secret_fingerprint(key, "pagerduty", "routing-key-2")
+    assert first != secret_fingerprint(b"other key" * 4, "pagerduty", "routing-key-1")  # not a plain hash
+    assert first is not None and "routing-key-1" not in first
+    # Secrets that name no integration by themselves need not be unique: no fingerprint is stored.
+    assert secret_fingerprint(key, "sentry", "routing-key-1") is None

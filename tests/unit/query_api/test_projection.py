@@ -8,11 +8,11 @@ from uuid import UUID
 from signalcraft_schemas import Envelope, Severity
 from signalcraft_schemas.events import (
     AlertNormalized, EscalationFired, EventData, GroupAcknowledged, GroupOpened, GroupResolved, GroupStatus,
-    GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed, NotificationKind,
+    GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed, NotificationKind, WebhooksThrottled,
 )
 from signalcraft_query_api.domain.projection import (
     alert_row, dead_letter_row, group_route, group_row, notification_requested_row, notification_result_row,
-    timeline_entry, webhook_activity,
+    throttled_activity, timeline_entry, webhook_activity,
 )
 
 from ..builders import GROUP_ID, GROUP_KEY, T0, WORKSPACE, at, make_alert, make_group, make_request
@@ -48,6 +48,12 @@ def test_webhook_activity_counts_alerts_and_keeps_the_newest_webhook_per_integra
         {"integration_id": "gra-2", "workspace_id": "ws-2", "last_webhook_at": at(5), "alerts_total": 1},
     ]
     assert webhook_activity([]) == []
+
+
+def test_throttled_webhooks_add_to_the_integrations_throttled_total():
+    env = wrap(WebhooksThrottled(integration_id="sen-1", count=12, first_at=at(1), last_at=at(4)))
+    assert throttled_activity(env) == {"integration_id": "sen-1", "workspace_id": WORKSPACE, "alerts_total": 0,
+                                       "throttled_total": 12, "last_throttled_at": at(4)}
 
 
 def test_a_group_row_is_the_snapshot_and_stamps_acknowledgement_and_resolution():

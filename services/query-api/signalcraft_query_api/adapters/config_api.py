@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field, HttpUrl
 
 from signalcraft_runtime.service import Service
@@ -15,8 +16,8 @@ from signalcraft_schemas.events import RoutingConditions
 
 from .. import handlers
 from ..domain.config import (
-    NewIntegration, RuleDefinition, SlackCredentials, UnknownProvider, UnknownRule, UnknownWorkspace,
-    WorkspaceSettings, rules_in_order,
+    InvalidIntegration, NewIntegration, NotPublished, RuleDefinition, RuleInAnotherWorkspace, SecretInUse,
+    SlackCredentials, UnknownProvider, UnknownRule, UnknownWorkspace, WorkspaceSettings, rules_in_order,
 )
 from ..repository.config import ConfigRepository
 from .auth import require_token
@@ -24,17 +25,25 @@ from .auth import require_token
 router = APIRouter(prefix="/api", tags=["config"], dependencies=[Depends(require_token)])
 
 STATUS_OF_ERROR: dict[type[Exception], int] = {
-    UnknownProvider: 422, UnknownWorkspace: 404, UnknownRule: 404, handlers.SecretKeyMissing: 500,
+    UnknownProvider: 422, InvalidIntegration: 422, UnknownWorkspace: 404, UnknownRule: 404,
+    SecretInUse: 409, RuleInAnotherWorkspace: 409, handlers.SecretKeyMissing: 500,
 }
+# How soon to look again when a committed change is not yet on the config topic.
+NOT_PUBLISHED_RETRY_AFTER_S = 5
 
 
 @contextmanager
 def _http_errors() -> Iterator[None]:
-    """A refused command answers with its status code and the reason."""
+    """A refused command answers with its status code and the reason. A change committed but not yet
+    published answers 503 with Retry-After, says it is committed, and carries the answer it would
+    have had (a new integration's secret is shown only then)."""
     try:
         yield
     except tuple(STATUS_OF_ERROR) as exc:
         raise HTTPException(STATUS_OF_ERROR[type(exc)], str(exc)) from exc
+    except NotPublished as exc:
+        raise HTTPException(503, {"error": str(exc), "committed": True, "result": jsonable_encoder(exc.result)},
+                            headers={"Retry-After": str(NOT_PUBLISHED_RETRY_AFTER_S)}) from exc
 
 
 def _service(request: Request) -> Service:
@@ -60,12 +69,14 @@ class WorkspaceIn(BaseModel):
 
 @router.post("/workspaces", status_code=201)
 async def create_workspace(body: WorkspaceIn, request: Request) -> dict[str, Any]:
-    return await handlers.create_workspace(_service(request), body.workspace_id, body.settings())
+    with _http_errors():
+        return await handlers.create_workspace(_service(request), body.workspace_id, body.settings())
 
 
 @router.put("/workspaces/{workspace_id}")
 async def update_workspace(workspace_id: str, body: WorkspaceIn, request: Request) -> dict[str, Any]:
-    return await handlers.save_workspace(_service(request), workspace_id, body.settings())
+    with _http_errors():
+        return await handlers.save_workspace(_service(request), workspace_id, body.settings())
 
 
 @router.get("/workspaces")

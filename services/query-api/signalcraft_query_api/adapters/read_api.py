@@ -69,3 +69,11 @@ async def delivery_health(workspace_id: str, limit: int = Query(20, ge=1, le=200
                           queries: ReadQueries = Depends(read_queries)) -> dict[str, Any]:
     """Is anything silently broken? Last webhook per integration, last Slack delivery, failures, dead letters."""
     return await queries.delivery_health(workspace_id, limit)
+
+
+@router.get("/dead-letters")
+async def dead_letters(workspace_id: str | None = None, limit: int = Query(50, ge=1, le=500),
+                       queries: ReadQueries = Depends(read_queries)) -> list[dict[str, Any]]:
+    """The global (admin) view: every workspace's dead letters and those whose workspace is unknown
+    (an undecodable message); `workspace_id` narrows it to one workspace."""
+    return await queries.dead_letters(workspace_id, limit)

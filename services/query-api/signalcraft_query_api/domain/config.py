@@ -6,6 +6,8 @@ The config topic is compacted by key (`workspace:<id>`, `integration:<id>`, `sla
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -26,6 +28,30 @@ class UnknownWorkspace(LookupError):
 
 class UnknownRule(LookupError):
     pass
+
+
+class InvalidIntegration(ValueError):
+    """The integration could not work safely as asked, e.g. a required option is missing (422)."""
+
+
+class SecretInUse(ValueError):
+    """Another integration already authenticates with this secret (409): for PagerDuty the
+    routing_key alone says which integration, so a shared key would route one workspace's events
+    to another's."""
+
+
+class RuleInAnotherWorkspace(ValueError):
+    """A rule id that belongs to another workspace (409): a rule never moves between workspaces."""
+
+
+class NotPublished(RuntimeError):
+    """The change is committed but not yet on the config topic (503 with Retry-After): the relay
+    publishes it; services may not see it for a moment. `result` is what the command answers."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__("the change is committed but not yet published to the services; it will be: "
+                         "retry a read shortly, do not repeat the change")
+        self.result = result
 
 
 @dataclass(frozen=True)
@@ -84,9 +110,34 @@ def workspace_configured(workspace_id: str, settings: WorkspaceSettings) -> Conf
     return ConfigChange(event, workspace_id, f"workspace:{workspace_id}")
 
 
+# Options without which an integration of that provider is unsafe, and why.
+REQUIRED_OPTIONS = {
+    "cloudwatch": {"topic_arns": "the comma-separated SNS topic ARNs it accepts (any AWS account can sign an "
+                                 "SNS message, so without the list a stranger's topic could deliver here)"},
+}
+# Providers whose secret alone names the integration (PagerDuty's /v2/enqueue routes by routing_key).
+SECRET_IDENTIFIES = {"pagerduty"}
+
+
 def check_provider(provider: str) -> None:
     if provider not in SOURCES:
         raise UnknownProvider(f"unknown provider {provider!r}; one of {', '.join(SOURCES)}")
+
+
+def check_integration(new: NewIntegration) -> None:
+    """A known provider with every option it cannot do without."""
+    check_provider(new.provider)
+    for option, why in REQUIRED_OPTIONS.get(new.provider, {}).items():
+        if not [item for item in new.options.get(option, "").split(",") if item.strip()]:
+            raise InvalidIntegration(f"a {new.provider} integration needs the option {option}: {why}")
+
+
+def secret_fingerprint(key: bytes, provider: str, secret: str) -> str | None:
+    """A keyed hash of the secret, stored beside its ciphertext, for providers whose secret must be
+    unique: equal secrets compare equal without decrypting any. None where uniqueness is not needed."""
+    if provider not in SECRET_IDENTIFIES:
+        return None
+    return hmac.new(key, f"{provider}:{secret}".encode(), hashlib.sha256).hexdigest()
 
 
 def integration_configured(integration_id: str, new: NewIntegration,

@@ -13,7 +13,7 @@ from signalcraft_schemas import Envelope
 from signalcraft_schemas.events import (
     AlertNormalized, EscalationArmed, EscalationFired, EventData, GroupAcknowledged, GroupOpened, GroupResolved,
     GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed, NotificationKind,
-    NotificationRequested,
+    NotificationRequested, WebhooksThrottled,
 )
 
 Row = dict[str, Any]  # one read-model row: column name -> value
@@ -63,6 +63,12 @@ def webhook_activity(alerts: list[Row]) -> list[Row]:
         if seen["last_webhook_at"] < alert["received_at"]:
             seen["workspace_id"], seen["last_webhook_at"] = alert["workspace_id"], alert["received_at"]
     return list(activity.values())
+
+
+def throttled_activity(env: Envelope[WebhooksThrottled]) -> Row:
+    """Webhooks ingest refused over the integration's rate limit: added to its throttled total."""
+    return {"integration_id": env.data.integration_id, "workspace_id": env.workspace_id,
+            "alerts_total": 0, "throttled_total": env.data.count, "last_throttled_at": env.data.last_at}
 
 
 def group_row(env: Envelope[GroupEvent]) -> Row:

@@ -58,6 +58,15 @@ class ReadModelWriter:
                       "alerts_total": integration_activity.c.alerts_total + stmt.excluded.alerts_total},
             ))
 
+    async def add_throttled(self, row: Row) -> None:
+        stmt = insert(integration_activity).values(**row)
+        await self._conn.execute(stmt.on_conflict_do_update(
+            index_elements=[integration_activity.c.integration_id],
+            set_={"last_throttled_at": func.greatest(integration_activity.c.last_throttled_at,
+                                                     stmt.excluded.last_throttled_at),
+                  "throttled_total": integration_activity.c.throttled_total + stmt.excluded.throttled_total},
+        ))
+
     async def insert_timeline(self, rows: list[Row]) -> None:
         if rows:
             await self._conn.execute(insert(timeline).on_conflict_do_nothing(), rows)

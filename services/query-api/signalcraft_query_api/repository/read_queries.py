@@ -88,11 +88,14 @@ class ReadQueries:
             last_delivered_at=delivery.last_delivered_at, integrations=last_webhooks)
 
     async def delivery_health(self, workspace_id: str, limit: int) -> dict[str, Any]:
-        """Is anything silently broken? Last webhook per integration, last Slack delivery, failures, dead letters."""
+        """Is anything silently broken? Last webhook per integration (and webhooks refused over its rate
+        limit), last Slack delivery, failures, dead letters. Only this workspace's dead letters: one
+        whose workspace could not be read is in `dead_letters` (the global view), not here."""
         conn = self._conn
         configured = _rows(await conn.execute(
             select(integrations.c.integration_id, integrations.c.provider, integrations.c.name, integrations.c.enabled,
-                   integration_activity.c.last_webhook_at, integration_activity.c.alerts_total)
+                   integration_activity.c.last_webhook_at, integration_activity.c.alerts_total,
+                   integration_activity.c.throttled_total, integration_activity.c.last_throttled_at)
             .select_from(integrations.outerjoin(integration_activity, integrations.c.integration_id == integration_activity.c.integration_id))
             .where(integrations.c.workspace_id == workspace_id)))
         last = (await conn.execute(select(func.max(notifications.c.finished_at)).where(
@@ -102,7 +105,13 @@ class ReadQueries:
         failures = _rows(await conn.execute(select(notifications).where(
             notifications.c.workspace_id == workspace_id, notifications.c.status == "failed")
             .order_by(desc(notifications.c.finished_at)).limit(limit)))
-        dead = _rows(await conn.execute(select(deadletters).where(deadletters.c.workspace_id.in_([workspace_id, "unknown"]))
-                                        .order_by(desc(deadletters.c.at)).limit(limit)))
+        dead = await self.dead_letters(workspace_id, limit)
         return {"integrations": configured, "last_slack_delivery_at": last, "notifications_pending": pending,
                 "recent_failures": failures, "dead_letters": dead}
+
+    async def dead_letters(self, workspace_id: str | None, limit: int) -> list[Row]:
+        """Newest first; of one workspace, or (None) of all, including those whose workspace is unknown."""
+        query = select(deadletters).order_by(desc(deadletters.c.at)).limit(limit)
+        if workspace_id is not None:
+            query = query.where(deadletters.c.workspace_id == workspace_id)
+        return _rows(await self._conn.execute(query))

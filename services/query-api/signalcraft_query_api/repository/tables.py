@@ -46,6 +46,7 @@ notifications = Table(
 integration_activity = Table(
     "integration_activity", md, Column("integration_id", Text, primary_key=True), Column("workspace_id", Text),
     Column("last_webhook_at", TS), Column("alerts_total", BigInteger),
+    Column("throttled_total", BigInteger), Column("last_throttled_at", TS),
 )
 deadletters = Table(
     "deadletters", md, Column("event_id", Uuid, primary_key=True), Column("workspace_id", Text),
@@ -61,7 +62,7 @@ workspaces = Table(
 integrations = Table(
     "integrations", md, Column("integration_id", Text, primary_key=True), Column("workspace_id", Text),
     Column("provider", Text), Column("name", Text), Column("secret_encrypted", Text), Column("options", JSONB),
-    Column("enabled", Boolean), Column("created_at", TS),
+    Column("enabled", Boolean), Column("created_at", TS), Column("secret_fingerprint", Text),
 )
 slack_connections = Table(
     "slack_connections", md, Column("workspace_id", Text, primary_key=True), Column("bot_token_encrypted", Text),
