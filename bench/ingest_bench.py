@@ -1,23 +1,32 @@
 """Ingest benchmark on the durable embedded stack (Tansu on SeaweedFS S3, PostgreSQL with fsync).
 
-Prints, for this machine:
-  1. sustained webhook ingest (alerts/s), counted only once every accepted alert is durable in
-     PostgreSQL *and* grouped (summed from grouping's own state), with wrk as the load generator;
-  2. once the sustained phase's backlog has drained everywhere (read models, debounced updates,
-     Slack), at a fixed 500 alerts/s (open loop): webhook 2xx latency p50/p99, and webhook -> Slack call
-     latency p50/p99 (recorded by the notifier when Slack answers, from the webhook's receipt);
-  3. the resident memory (RSS) of the whole stack: services, broker, S3 server, PostgreSQL;
-  4. the load generator's own CPU share, so its cost is visible next to the figures.
+One run measures, in this order, and prints every throughput as a ratio to a ceiling measured in
+the same run (absolute figures on a shared machine drift from run to run; ratios drift less):
+  0. the ceiling: a bare FastAPI + uvicorn process (bench/ceiling_app.py) that verifies the Sentry
+     HMAC and parses the same payload, storing nothing, under the same wrk load as step 3;
+  1. the idle stack's CPU (share of a core, per process), after setup has settled;
+  2. its CPU at 2 webhooks/s to a few existing groups, so debounced group updates flow;
+  3. sustained webhook ingest (alerts/s) with wrk, counted only once every accepted alert is durable
+     in PostgreSQL *and* grouped, over `--fingerprints` distinct groups; CPU milliseconds per alert
+     for every process (services, Tansu, SeaweedFS, PostgreSQL with its backends, wrk, this driver)
+     from /proc/<pid>/stat between load start and an idle pipeline; PSS at load start and end;
+  4. once that backlog has drained, at a fixed 500 alerts/s and then 50 alerts/s (open loop):
+     webhook 2xx latency p50/p99 and webhook -> Slack call latency p50/p99 (recorded by the notifier
+     when Slack answers, from the webhook's receipt).
+Results go to bench/results/<timestamp>.json; `python -m bench.report` tabulates them over runs.
 
-    make bench                      # defaults
-    make bench BENCH_ARGS="--sustain-seconds 30 --rate 500 --rate-seconds 20"
+    make bench                                              # defaults (about 4 minutes)
+    make bench BENCH_ARGS="--fingerprints 20000"            # 10x the distinct groups
+    make bench BENCH_ARGS="--sustain-seconds 600"           # flat memory? PSS at start and end
+    make bench BENCH_ARGS="--ceiling-seconds 5 --idle-seconds 5 --trickle-seconds 5 \\
+        --sustain-seconds 5 --rate-seconds 5 --slow-rate-seconds 5"   # a quick check that it runs
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
+import datetime
 import hashlib
 import hmac
 import json
@@ -29,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,22 +46,52 @@ import psutil
 import psycopg
 
 from signalcraft_devstack.admin import AdminClient, wait_until
+from signalcraft_devstack.ports import free_port, wait_for_port
+from signalcraft_devstack.process import ManagedProcess
 from signalcraft_devstack.stack import Stack, StackOptions
 
-FIXTURE = Path(__file__).resolve().parent.parent / "tests/contract/fixtures/sentry/event-alert-triggered-docs.json"
+from . import procstat
+from .figures import TEST_DOUBLES, against_ceiling, number
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+CEILING_APP = BENCH_DIR / "ceiling_app.py"
+FIXTURE = REPO / "tests/contract/fixtures/sentry/event-alert-triggered-docs.json"
 SECRET = "bench-sentry-client-secret"
+RESULTS_SCHEMA = 2
+SUSTAINED_MIN_BODIES = 2000
+
+# The fixture with two slots, filled per body: wrk's Lua builds its bodies from the same pieces, so
+# the bodies it sends are byte for byte the ones signed here, with one copy of the payload per slot set.
+SLOTS = {"event_id": "@@event_id@@", "issue_id": "@@issue_id@@"}
 
 
-FIXTURE_PAYLOAD = json.loads(FIXTURE.read_text())
-
-
-def make_body(issue_id: str) -> bytes:
-    payload = copy.deepcopy(FIXTURE_PAYLOAD)  # read once; the bench makes thousands of bodies
+def body_template() -> tuple[list[str], list[str]]:
+    """(literal pieces, slot names between them) of the JSON body."""
+    payload = json.loads(FIXTURE.read_text())
     event = payload["data"]["event"]
-    event["event_id"] = uuid.uuid4().hex
-    event["issue_id"] = issue_id
+    event["event_id"] = SLOTS["event_id"]
+    event["issue_id"] = SLOTS["issue_id"]
     event["tags"] = [t for t in event["tags"] if t[0] != "environment"] + [["environment", "production"]]
-    return json.dumps(payload).encode()
+    pieces = re.split("(" + "|".join(map(re.escape, SLOTS.values())) + ")", json.dumps(payload))
+    names = {marker: name for name, marker in SLOTS.items()}
+    return pieces[0::2], [names[marker] for marker in pieces[1::2]]
+
+
+PIECES, SLOT_ORDER = body_template()
+
+
+def fill(values: Mapping[str, str]) -> bytes:
+    out = [PIECES[0]]
+    for name, piece in zip(SLOT_ORDER, PIECES[1:]):
+        out += [values[name], piece]
+    return "".join(out).encode()
+
+
+def make_body(issue_id: str) -> tuple[bytes, dict[str, str]]:
+    values = {"event_id": uuid.uuid4().hex, "issue_id": issue_id}
+    return fill(values), values
 
 
 def sign(body: bytes) -> str:
@@ -65,40 +105,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def stack_processes(stack: Stack) -> list[psutil.Process]:
-    """Every process of the stack: services, fake Slack, Tansu, weed, PostgreSQL and its backends."""
-    pids = set(stack.pids().values())
-    marker = str(stack.root)
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        cmd = " ".join(proc.info.get("cmdline") or [])
-        if marker in cmd:
-            pids.add(proc.pid)
-    for pid in list(pids):
-        try:
-            pids.update(c.pid for c in psutil.Process(pid).children(recursive=True))
-        except psutil.Error:
-            pass
-    found = []
-    for pid in pids:
-        try:
-            found.append(psutil.Process(pid))
-        except psutil.Error:
-            pass
-    return found
-
-
-def stack_memory_mb(stack: Stack) -> dict[str, float]:
-    """RSS summed counts PostgreSQL's shared buffers once per backend; PSS shares them out fairly."""
-    rss = pss = 0
-    for proc in stack_processes(stack):
-        try:
-            info = proc.memory_full_info()
-            rss += info.rss
-            pss += getattr(info, "pss", info.rss)
-        except psutil.Error:
-            pass
-    return {"rss": rss / 2**20, "pss": pss / 2**20}
-
+# --- the stack's state, from PostgreSQL ---
 
 def grouped_alerts(database_url: str, workspace_id: str) -> int:
     with psycopg.connect(database_url) as conn:
@@ -130,8 +137,8 @@ def pipeline_idle(database_url: str, workspace_id: str, alerts: int) -> bool:
 
 
 def wait_settled(database_url: str, workspace_id: str, alerts: int, quiet_checks: int = 3) -> None:
-    """The latency phase must not start while the sustained phase's backlog still drains downstream
-    (read models, debounced updates, Slack): wait until the pipeline stays idle for a few seconds."""
+    """A phase must not start while the previous one's backlog still drains downstream (read
+    models, debounced updates, Slack): wait until the pipeline stays idle for a few seconds."""
     quiet = 0
 
     def idle_long_enough() -> bool:
@@ -141,6 +148,61 @@ def wait_settled(database_url: str, workspace_id: str, alerts: int, quiet_checks
 
     wait_until(idle_long_enough, 600, interval=1.0, what="the pipeline to drain")
 
+
+def slack_latencies(database_url: str, since: float) -> list[float]:
+    """Webhook -> Slack latency of each new-group message for groups first seen since `since`."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT n.latency_ms FROM query.notifications n JOIN query.groups g USING (group_id) "
+            "WHERE n.workspace_id = 'bench' AND n.kind = 'new_group' AND n.status = 'delivered' "
+            "AND g.first_seen_at >= to_timestamp(%s)", (since,)).fetchall()
+    return [r[0] for r in rows]
+
+
+# --- CPU and memory of the stack's processes ---
+
+def stack_roots(stack: Stack) -> dict[str, int]:
+    """The root process of each part of the stack (PostgreSQL's postmaster: its backends are its children)."""
+    return stack.pids()
+
+
+def in_total(name: str) -> bool:
+    return name not in TEST_DOUBLES
+
+
+class CpuWindow:
+    """CPU seconds per process tree (and of this process and its reaped children) over a window."""
+
+    def __init__(self, roots: Mapping[str, int]) -> None:
+        self.roots = dict(roots)
+        self.before = procstat.ticks_by_tree(procstat.snapshot(), self.roots)
+        self.own_before, self.children_before = procstat.own_ticks()
+        self.started = time.monotonic()
+
+    def close(self) -> dict[str, Any]:
+        after = procstat.ticks_by_tree(procstat.snapshot(), self.roots)
+        own, children = procstat.own_ticks()
+        wall = time.monotonic() - self.started
+        seconds = procstat.seconds_between(self.before, after)
+        return {"wall_s": wall, "by_process_s": seconds,
+                "stack_s": sum(s for name, s in seconds.items() if in_total(name)),
+                "driver_s": (own - self.own_before) / procstat.CLOCK_TICKS_PER_S,
+                "reaped_children_s": (children - self.children_before) / procstat.CLOCK_TICKS_PER_S}
+
+
+def rounded(values: Mapping[str, float], decimals: int) -> dict[str, float]:
+    return {name: round(value, decimals) for name, value in sorted(values.items(), key=lambda kv: -kv[1])}
+
+
+def load_share(cpu: Mapping[str, Any]) -> dict[str, Any]:
+    """A window's CPU as percent of one core: the stack's total and per process."""
+    wall = cpu["wall_s"]
+    return {"seconds": round(wall, 1), "stack_core_percent": round(cpu["stack_s"] * 100 / wall, 1),
+            "by_process_core_percent": rounded(procstat.core_percent(cpu["by_process_s"], wall), 1),
+            "generator_core_percent": round(cpu["driver_s"] * 100 / wall, 1)}
+
+
+# --- load generators ---
 
 def ensure_wrk() -> str | None:
     found = shutil.which("wrk")
@@ -154,16 +216,31 @@ def ensure_wrk() -> str | None:
     return shutil.which("wrk")
 
 
+# Each wrk thread builds every body once from the shared pieces and pre-formats every request, so
+# per request wrk only picks the next one.
 WRK_SCRIPT = """
-local bodies = {}
-local sigs = {}
-%s
+local pieces = {%(pieces)s}
+local slots = {%(slots)s}
+local values = {
+%(values)s
+}
+local requests = {}
+-- wrk calls init once per thread, after it has set the Host header that wrk.format copies in.
+init = function(args)
+  for i, v in ipairs(values) do
+    local out = {pieces[1]}
+    for k, name in ipairs(slots) do
+      out[#out + 1] = v[name]
+      out[#out + 1] = pieces[k + 1]
+    end
+    requests[i] = wrk.format("POST", nil, {["Content-Type"]="application/json", ["Sentry-Hook-Resource"]="event_alert",
+                                           ["Sentry-Hook-Signature"]=v.sig}, table.concat(out))
+  end
+end
 local counter = 0
 request = function()
   counter = counter + 1
-  local i = (counter %% #bodies) + 1
-  return wrk.format("POST", nil, {["Content-Type"]="application/json", ["Sentry-Hook-Resource"]="event_alert",
-                                   ["Sentry-Hook-Signature"]=sigs[i]}, bodies[i])
+  return requests[(counter %% #requests) + 1]
 end
 done = function(summary, latency, requests)
   io.write(string.format("WRK_RESULT %%d %%d %%d %%d %%d\\n", summary.requests, summary.errors.status,
@@ -173,53 +250,60 @@ end
 """
 
 
-def lua_string(data: bytes) -> str:
-    return "[==[" + data.decode() + "]==]"
+def lua_string(text: str) -> str:
+    if "]==]" in text or text.startswith("\n"):
+        raise ValueError("text does not fit a [==[ ]==] Lua string")
+    return "[==[" + text + "]==]"
 
 
-def run_wrk(url: str, seconds: int, connections: int, distinct: int, issues: int, workdir: Path) -> dict[str, Any]:
-    """Sustained load: wrk cycles through `distinct` pre-signed bodies (no Request-ID, so each is a new delivery)."""
-    lines = []
-    for n in range(distinct):
-        body = make_body(str(1_000_000 + n % issues))
-        lines.append(f"bodies[{n + 1}] = {lua_string(body)}\nsigs[{n + 1}] = \"{sign(body)}\"")
-    script = workdir / "sentry.lua"
-    script.write_text(WRK_SCRIPT % "\n".join(lines))
-    proc = psutil.Popen(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url],
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def write_wrk_script(path: Path, bodies: int, fingerprints: int) -> Path:
+    """`bodies` distinct pre-signed bodies (no Request-ID, so each request is a new delivery) spread
+    over `fingerprints` Sentry issues, i.e. that many distinct groups."""
+    rows = []
+    for n in range(bodies):
+        body, values = make_body(str(1_000_000 + n % fingerprints))
+        fields = ", ".join(f'{name}="{value}"' for name, value in values.items())
+        rows.append(f'  {{{fields}, sig="{sign(body)}"}},')
+    path.write_text(WRK_SCRIPT % {"pieces": ", ".join(lua_string(p) for p in PIECES),
+                                  "slots": ", ".join(f'"{s}"' for s in SLOT_ORDER), "values": "\n".join(rows)})
+    return path
+
+
+def run_wrk(url: str, seconds: float, connections: int, script: Path) -> dict[str, Any]:
+    """Closed-loop load for `seconds`; wrk's CPU comes from this process's reaped-children time."""
+    _, children_before = procstat.own_ticks()
     started = time.monotonic()
-    cpu = 0.0
-    while proc.poll() is None:
-        try:
-            t = proc.cpu_times()
-            cpu = t.user + t.system
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
+    completed = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+                                "-s", str(script), url], capture_output=True, text=True)
     wall = time.monotonic() - started
-    output = proc.stdout.read() if proc.stdout else ""
+    _, children_after = procstat.own_ticks()
+    output = completed.stdout + completed.stderr
     match = re.search(r"WRK_RESULT (\d+) (\d+) (\d+) (\d+) (\d+)", output)
     if not match:
         raise RuntimeError(f"wrk failed:\n{output}")
     requests, status_errors, socket_errors, p50_us, p99_us = map(int, match.groups())
     return {"requests": requests, "non_2xx": status_errors, "socket_errors": socket_errors, "wall_s": wall,
-            "p50_ms": p50_us / 1000, "p99_ms": p99_us / 1000, "generator_cpu_s": cpu, "raw": output}
+            "p50_ms": p50_us / 1000, "p99_ms": p99_us / 1000,
+            "generator_cpu_s": (children_after - children_before) / procstat.CLOCK_TICKS_PER_S}
 
 
-async def open_loop(url: str, rate: float, seconds: float, new_group_every: int) -> dict[str, Any]:
-    """Fixed-rate load: one request every 1/rate s, whatever the answers; latency of each 2xx."""
+def paced_issues(rate: float, seconds: float, issue_for: Callable[[int], str]) -> list[str]:
+    """The Sentry issue of each request of an open-loop phase, in order."""
+    return [issue_for(n) for n in range(max(1, int(rate * seconds)))]
+
+
+async def open_loop(url: str, rate: float, issues: list[str]) -> dict[str, Any]:
+    """Fixed-rate load, one request per issue given: one every 1/rate s, whatever the answers;
+    latency of each 2xx."""
     import aiohttp
 
-    total = int(rate * seconds)
+    total = len(issues)
     bodies = []
-    for n in range(total):
-        issue = f"2{n:07d}" if n % new_group_every == 0 else str(2_900_000 + n % 50)
-        body = make_body(issue)
+    for issue in issues:
+        body, _ = make_body(issue)
         bodies.append((body, sign(body)))
     latencies: list[float] = []
     failures = 0
-    me = psutil.Process()
-    cpu_before = sum(me.cpu_times()[:2])
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector) as session:
         async def one(body: bytes, signature: str) -> None:
@@ -244,25 +328,88 @@ async def open_loop(url: str, rate: float, seconds: float, new_group_every: int)
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - start
     return {"sent": total, "ok": len(latencies), "failed": failures, "wall_s": wall,
-            "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
-            "generator_cpu_s": sum(me.cpu_times()[:2]) - cpu_before,
-            "new_groups": len(range(0, total, new_group_every))}
+            "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99)}
+
+
+# --- phases ---
+
+def measure_ceiling(args: argparse.Namespace, script: Path, logs: Path) -> dict[str, Any]:
+    """The bare HTTP layer under the same wrk load, bodies and connections, before the stack starts
+    (so the idle stack does not take its CPU)."""
+    port = free_port()
+    app = ManagedProcess("ceiling", [sys.executable, str(CEILING_APP), "--port", str(port), "--secret", SECRET],
+                         logs / "ceiling.log").start()
+    try:
+        wait_for_port(port, timeout=60)
+        url = f"http://127.0.0.1:{port}/webhooks/sentry/ceiling"
+        cpu = CpuWindow({"ceiling_app": app.pid})
+        result = run_wrk(url, args.ceiling_seconds, args.connections, script)
+        window = cpu.close()
+    finally:
+        app.stop()
+    ok = result["requests"] - result["non_2xx"]
+    if ok <= 0:
+        raise RuntimeError(f"the ceiling app accepted nothing:\n{app.tail()}")
+    return {"requests": result["requests"], "non_2xx": result["non_2xx"], "socket_errors": result["socket_errors"],
+            "seconds": round(result["wall_s"], 1), "requests_per_s": round(ok / result["wall_s"]),
+            "latency_p50_ms": result["p50_ms"], "latency_p99_ms": result["p99_ms"],
+            "cpu_ms_per_request": {"ceiling_app": round(window["by_process_s"]["ceiling_app"] * 1000 / ok, 3),
+                                   "wrk": round(result["generator_cpu_s"] * 1000 / ok, 3)}}
+
+
+def git_commit() -> dict[str, Any]:
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", "-C", str(REPO), *argv], capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    return {"commit": git("rev-parse", "HEAD") or None,
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="SignalCraft ingest benchmark")
-    parser.add_argument("--sustain-seconds", type=int, default=20)
+    parser.add_argument("--ceiling-seconds", type=float, default=20, help="wrk against the bare FastAPI ceiling app")
+    parser.add_argument("--idle-seconds", type=float, default=20, help="idle stack CPU window")
+    parser.add_argument("--trickle-rate", type=float, default=2, help="webhooks/s for the low-load CPU window")
+    parser.add_argument("--trickle-seconds", type=float, default=20)
+    parser.add_argument("--sustain-seconds", type=float, default=20, help="wrk against ingest (600: the flat-memory check)")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--fingerprints", type=int, default=2000,
+                        help="distinct groups in the sustained phase (20000: the 10x linear-cost check)")
     parser.add_argument("--rate", type=float, default=500)
     parser.add_argument("--rate-seconds", type=float, default=20)
+    parser.add_argument("--slow-rate", type=float, default=50, help="second open-loop rate (0: skip)")
+    parser.add_argument("--slow-rate-seconds", type=float, default=20)
     parser.add_argument("--new-group-every", type=int, default=20,
-                        help="in the latency phase, 1 alert in N opens a group (20: the product's '100 alerts -> 5 groups')")
+                        help="in the open-loop phases, 1 alert in N opens a group (20: the product's '100 alerts -> 5 groups')")
     parser.add_argument("--keep", action="store_true", help="keep the stack's data directory")
     args = parser.parse_args()
+    if args.fingerprints < 1:
+        parser.error("--fingerprints must be at least 1")
 
+    if ensure_wrk() is None:
+        sys.exit("wrk is not installed and could not be installed (apt-get install wrk)")
     root = Path(tempfile.mkdtemp(prefix="signalcraft-bench-"))
+    cores = os.cpu_count() or 1
+    results: dict[str, Any] = {
+        "schema": RESULTS_SCHEMA,
+        "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git": git_commit(), "options": vars(args),
+        "machine": {"cores": cores, "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "loadavg_start": loadavg()},
+    }
+    print(f"load average at start: {results['machine']['loadavg_start']}", flush=True)
+    bodies = max(SUSTAINED_MIN_BODIES, args.fingerprints)
+    script = write_wrk_script(root / "sentry.lua", bodies, args.fingerprints)
+
+    print(f"0/5 ceiling: bare FastAPI + uvicorn (HMAC + JSON parse), wrk {args.connections} connections, "
+          f"{args.ceiling_seconds:g}s ...", flush=True)
+    results["ceiling"] = measure_ceiling(args, script, root / "logs")
+
     stack = Stack(StackOptions(root, broker_storage="s3", durable_postgres=True))
-    results: dict[str, Any] = {"machine": {"cores": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)}}
     print(f"starting the durable stack in {root} ...", flush=True)
     stack.start()
     try:
@@ -271,100 +418,190 @@ def main() -> None:
         admin.connect_slack("bench", "xoxb-bench", "bench-signing")
         integration = admin.add_integration("bench", "sentry", "Bench Sentry", secret=SECRET)
         url = integration["webhook_url"]
-        probe = make_body("999")
+        probe, _ = make_body("999")
         wait_until(lambda: __import__("httpx").post(url, content=probe, headers={
             "Sentry-Hook-Signature": sign(probe), "Sentry-Hook-Resource": "event_alert"}).status_code == 202, 60,
             what="ingest ready")
+        db, integration_id = stack.database_url, integration["integration_id"]
+        wait_settled(db, "bench", stored_alerts(db, integration_id))
+        roots = stack_roots(stack)
 
-        # 1. sustained throughput, durable and grouped
-        wrk = ensure_wrk()
-        if wrk is None:
-            sys.exit("wrk is not installed and could not be installed (apt-get install wrk)")
-        baseline = grouped_alerts(stack.database_url, "bench")
-        print(f"1/3 sustained load: wrk, {args.connections} connections, {args.sustain_seconds}s ...", flush=True)
-        load_started = time.monotonic()
-        sustained = run_wrk(url, args.sustain_seconds, args.connections, distinct=2000, issues=50, workdir=root)
+        # 1. idle
+        print(f"1/5 idle stack CPU over {args.idle_seconds:g}s ...", flush=True)
+        idle = CpuWindow(roots)
+        time.sleep(args.idle_seconds)
+        idle_cpu = idle.close()
+        results["idle"] = load_share(idle_cpu)
+
+        # 2. a trickle of webhooks to a few groups: the debounced updates flow
+        print(f"2/5 {args.trickle_rate:g} webhooks/s over {args.trickle_seconds:g}s ...", flush=True)
+        trickle = CpuWindow(roots)
+        sent = asyncio.run(open_loop(url, args.trickle_rate, paced_issues(
+            args.trickle_rate, args.trickle_seconds, lambda n: str(2_800_000 + n % 5))))
+        results["trickle"] = {"rate_per_s": args.trickle_rate, "sent": sent["sent"], "ok": sent["ok"],
+                              **load_share(trickle.close())}
+        wait_settled(db, "bench", stored_alerts(db, integration_id))
+
+        # 3. sustained throughput, durable and grouped
+        print(f"3/5 sustained load: wrk, {args.connections} connections, {args.sustain_seconds:g}s, "
+              f"{args.fingerprints} fingerprints ...", flush=True)
+        grouped_before = grouped_alerts(db, "bench")
+        stored_before = stored_alerts(db, integration_id)
+        pss_start = procstat.pss_mb_by_tree(roots)
+        window = CpuWindow(roots)
+        sustained = run_wrk(url, args.sustain_seconds, args.connections, script)
+        pss_end = procstat.pss_mb_by_tree(roots)
         accepted = sustained["requests"] - sustained["non_2xx"]
-        wait_until(lambda: grouped_alerts(stack.database_url, "bench") - baseline >= accepted, 600, interval=0.25,
+        if accepted <= 0:
+            raise RuntimeError(f"ingest accepted no webhook under load: {sustained}")
+        wait_until(lambda: grouped_alerts(db, "bench") - grouped_before >= accepted, 600, interval=0.25,
                    what="every accepted alert grouped")
-        drained = time.monotonic() - load_started
-        durable = stored_alerts(stack.database_url, integration["integration_id"])
-        wait_settled(stack.database_url, "bench", durable)
-        settled = time.monotonic() - load_started
+        drained = time.monotonic() - window.started
+        stored = stored_alerts(db, integration_id)
+        wait_settled(db, "bench", stored)
+        cpu = window.close()
+        idle_rate = {name: s / idle_cpu["wall_s"] for name, s in idle_cpu["by_process_s"].items()}
+        net = {name: s - idle_rate.get(name, 0) * cpu["wall_s"] for name, s in cpu["by_process_s"].items()}
+        generator_s = sustained["generator_cpu_s"]
         results["sustained"] = {
+            "fingerprints": args.fingerprints, "distinct_bodies": bodies,
             "accepted_alerts": accepted, "non_2xx": sustained["non_2xx"], "socket_errors": sustained["socket_errors"],
             "load_seconds": round(sustained["wall_s"], 1), "until_all_grouped_seconds": round(drained, 1),
-            "until_pipeline_idle_seconds": round(settled, 1),
+            "until_pipeline_idle_seconds": round(cpu["wall_s"], 1),
             "accept_rate_per_s": round(accepted / sustained["wall_s"]),
             "durable_and_grouped_rate_per_s": round(accepted / drained),
-            "stored_in_postgres": durable - 1, "latency_p50_ms": sustained["p50_ms"], "latency_p99_ms": sustained["p99_ms"],
-            "generator_cpu_share": round(sustained["generator_cpu_s"] / (sustained["wall_s"] * psutil.cpu_count()), 3),
+            "stored_in_postgres": stored - stored_before,
+            "latency_p50_ms": sustained["p50_ms"], "latency_p99_ms": sustained["p99_ms"],
+            "cpu_window_seconds": round(cpu["wall_s"], 1),
+            "cpu_ms_per_alert": rounded(procstat.per_unit_ms(cpu["by_process_s"], accepted), 3),
+            "cpu_ms_per_alert_net_of_idle": rounded(procstat.per_unit_ms(net, accepted), 3),
+            "cpu_ms_per_alert_stack": round(cpu["stack_s"] * 1000 / accepted, 3),
+            "cpu_ms_per_alert_stack_net_of_idle": round(sum(s for n, s in net.items() if in_total(n)) * 1000 / accepted, 3),
+            "cpu_ms_per_alert_wrk": round(generator_s * 1000 / accepted, 3),
+            "cpu_ms_per_alert_bench_driver": round(cpu["driver_s"] * 1000 / accepted, 3),
+            "generator_core_percent": round(generator_s * 100 / sustained["wall_s"], 1),
+            "pss_mb_start": rounded(pss_start, 1), "pss_mb_end": rounded(pss_end, 1),
+            "pss_mb_stack_start": round(sum(v for n, v in pss_start.items() if in_total(n)), 1),
+            "pss_mb_stack_end": round(sum(v for n, v in pss_end.items() if in_total(n)), 1),
         }
+        ceiling = results["ceiling"]["requests_per_s"]
+        results["sustained"]["ratio_to_ceiling"] = {
+            "durable_and_grouped": round(results["sustained"]["durable_and_grouped_rate_per_s"] / ceiling, 4),
+            "accepted": round(results["sustained"]["accept_rate_per_s"] / ceiling, 4)}
 
-        # 2. fixed rate: 2xx latency and webhook -> Slack latency
-        print(f"2/3 open-loop load at {args.rate:.0f}/s for {args.rate_seconds:.0f}s ...", flush=True)
-        rss_samples: list[dict[str, float]] = []
-        phase_start = time.time()
+        # 4. fixed rates: webhook 2xx latency and webhook -> Slack latency
+        results["at_fixed_rate"] = {}
+        grouped_issues: set[str] = set()  # of the open-loop phases: each phase waits for its new groups' messages
+        pss_max: dict[str, float] = {}
+        phases = [(args.rate, args.rate_seconds, "2")] + ([(args.slow_rate, args.slow_rate_seconds, "3")] if args.slow_rate else [])
+        for rate, seconds, prefix in phases:
+            print(f"4/5 open-loop load at {rate:g}/s for {seconds:g}s ...", flush=True)
+            phase_start = time.time()
+            issues = paced_issues(rate, seconds, lambda n: f"{prefix}{n:07d}" if n % args.new_group_every == 0
+                                  else str(2_900_000 + n % 50))
+            expected = len(set(issues) - grouped_issues)
+            grouped_issues.update(issues)
 
-        async def measure() -> dict[str, Any]:
-            sampler_stop = asyncio.Event()
+            async def measure() -> dict[str, Any]:
+                stop = asyncio.Event()
 
-            async def sample() -> None:
-                while not sampler_stop.is_set():
-                    rss_samples.append(await asyncio.to_thread(stack_memory_mb, stack))
-                    await asyncio.sleep(1.0)
+                async def sample_memory() -> None:
+                    while not stop.is_set():
+                        pss = await asyncio.to_thread(procstat.pss_mb_by_tree, roots)
+                        total = sum(v for n, v in pss.items() if in_total(n))
+                        pss_max["stack"] = max(pss_max.get("stack", 0.0), total)
+                        await asyncio.sleep(1.0)
 
-            sampler = asyncio.create_task(sample())
-            try:
-                return await open_loop(url, args.rate, args.rate_seconds, args.new_group_every)
-            finally:
-                sampler_stop.set()
-                await sampler
+                sampler = asyncio.create_task(sample_memory())
+                try:
+                    return await open_loop(url, rate, issues)
+                finally:
+                    stop.set()
+                    await sampler
 
-        paced = asyncio.run(measure())
-        expected = paced["new_groups"]
+            own_before, _ = procstat.own_ticks()
+            paced = asyncio.run(measure())
+            own_after, _ = procstat.own_ticks()
+            def all_delivered(since: float = phase_start, expected: int = expected) -> list[float] | None:
+                found = slack_latencies(db, since)
+                return found if len(found) >= expected else None
 
-        def slack_latencies() -> list[float] | None:
-            with psycopg.connect(stack.database_url) as conn:
-                rows = conn.execute(
-                    "SELECT n.latency_ms FROM query.notifications n JOIN query.groups g USING (group_id) "
-                    "WHERE n.workspace_id = 'bench' AND n.kind = 'new_group' AND n.status = 'delivered' "
-                    "AND g.first_seen_at >= to_timestamp(%s)", (phase_start,)).fetchall()
-            return [r[0] for r in rows] if len(rows) >= expected else None
+            slack = wait_until(all_delivered, 300, interval=0.5, what=f"{expected} Slack messages")
+            results["at_fixed_rate"][f"{rate:g}"] = {
+                "rate_per_s": rate, "sent": paced["sent"], "ok": paced["ok"], "failed": paced["failed"],
+                "achieved_rate_per_s": round(paced["sent"] / paced["wall_s"]),
+                "webhook_2xx_p50_ms": round(paced["p50_ms"], 2), "webhook_2xx_p99_ms": round(paced["p99_ms"], 2),
+                "slack_messages": len(slack), "webhook_to_slack_p50_ms": round(percentile(slack, 50), 1),
+                "webhook_to_slack_p99_ms": round(percentile(slack, 99), 1),
+                "generator_core_percent": round((own_after - own_before) / procstat.CLOCK_TICKS_PER_S * 100 / paced["wall_s"], 1),
+            }
+            wait_settled(db, "bench", stored_alerts(db, integration_id))
 
-        slack = wait_until(slack_latencies, 300, interval=0.5, what=f"{expected} Slack messages")
-        results["at_fixed_rate"] = {
-            "rate_per_s": args.rate, "sent": paced["sent"], "ok": paced["ok"], "failed": paced["failed"],
-            "achieved_rate_per_s": round(paced["sent"] / paced["wall_s"]),
-            "webhook_2xx_p50_ms": round(paced["p50_ms"], 2), "webhook_2xx_p99_ms": round(paced["p99_ms"], 2),
-            "slack_messages": len(slack), "webhook_to_slack_p50_ms": round(percentile(slack, 50), 1),
-            "webhook_to_slack_p99_ms": round(percentile(slack, 99), 1),
-            "generator_cpu_share": round(paced["generator_cpu_s"] / (paced["wall_s"] * psutil.cpu_count()), 3),
-        }
-
-        # 3. memory
-        results["memory"] = {"stack_pss_mb_max": round(max(m["pss"] for m in rss_samples), 1),
-                             "stack_rss_sum_mb_max": round(max(m["rss"] for m in rss_samples), 1),
-                             "processes": len(stack_processes(stack))}
+        # 5. memory
+        print("5/5 memory ...", flush=True)
+        results["memory"] = {"stack_pss_mb_max_open_loop": round(pss_max.get("stack", 0.0), 1),
+                             "stack_pss_mb_end": round(sum(v for n, v in procstat.pss_mb_by_tree(roots).items()
+                                                           if in_total(n)), 1),
+                             "processes": procstat.process_count(roots.values())}
     finally:
         stack.stop()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
 
-    out_dir = Path(__file__).resolve().parent / "results"
-    out_dir.mkdir(exist_ok=True)
-    out = out_dir / f"ingest-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2))
-    s, r, m = results["sustained"], results["at_fixed_rate"], results["memory"]
-    print(f"""
-SignalCraft ingest benchmark ({results['machine']['cores']} cores, durable stack: Tansu on SeaweedFS S3, PostgreSQL fsync on)
-  sustained, durable + grouped : {s['durable_and_grouped_rate_per_s']} alerts/s  ({s['accepted_alerts']} alerts; all grouped {s['until_all_grouped_seconds']}s, pipeline idle {s['until_pipeline_idle_seconds']}s after load start; 2xx rate {s['accept_rate_per_s']}/s; non-2xx {s['non_2xx']})
-      wrk latency under max load : p50 {s['latency_p50_ms']:.1f} ms, p99 {s['latency_p99_ms']:.1f} ms; wrk CPU share {s['generator_cpu_share']:.1%}
-  at {r['rate_per_s']:.0f} alerts/s (open loop)  : webhook 2xx p50 {r['webhook_2xx_p50_ms']} ms, p99 {r['webhook_2xx_p99_ms']} ms ({r['ok']}/{r['sent']} ok)
-      webhook -> Slack call      : p50 {r['webhook_to_slack_p50_ms']} ms, p99 {r['webhook_to_slack_p99_ms']} ms over {r['slack_messages']} messages; generator CPU share {r['generator_cpu_share']:.1%}
-  whole stack memory            : PSS max {m['stack_pss_mb_max']} MB over {m['processes']} processes (RSS summed: {m['stack_rss_sum_mb_max']} MB, counts shared buffers per backend)
-  written to {out}
-""")
+    results["machine"]["loadavg_end"] = loadavg()
+    results["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    RESULTS_DIR.mkdir(exist_ok=True)
+    out = RESULTS_DIR / f"{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(summary(results, out))
+
+
+def summary(results: Mapping[str, Any], out: Path) -> str:
+    c, s, m, i, t = (results[k] for k in ("ceiling", "sustained", "machine", "idle", "trickle"))
+    ceiling = c["requests_per_s"]
+    git = results["git"]
+    lines = [
+        "",
+        f"SignalCraft ingest benchmark ({m['cores']} cores; durable stack: Tansu on SeaweedFS S3, PostgreSQL fsync on)",
+        f"  commit {(git['commit'] or 'unknown')[:12]}{' (uncommitted changes)' if git['dirty'] else ''}; "
+        f"load average {m['loadavg_start'][0]} at start, {m['loadavg_end'][0]} at end",
+        f"  ceiling, bare FastAPI + uvicorn (1 worker, HMAC + JSON parse, no storage): {number(ceiling)} requests/s "
+        f"(wrk p50 {c['latency_p50_ms']:.1f} ms, p99 {c['latency_p99_ms']:.1f} ms; "
+        f"CPU {c['cpu_ms_per_request']['ceiling_app']:.3f} ms/request, wrk {c['cpu_ms_per_request']['wrk']:.3f})",
+        "  " + against_ceiling("sustained ingest, durable and grouped", s["durable_and_grouped_rate_per_s"], ceiling)
+        + f"  ({number(s['accepted_alerts'])} alerts over {number(s['fingerprints'])} fingerprints; "
+          f"all grouped {s['until_all_grouped_seconds']}s, pipeline idle {s['until_pipeline_idle_seconds']}s after load start)",
+        "  " + against_ceiling("webhook 2xx under max load", s["accept_rate_per_s"], ceiling)
+        + f"  (wrk p50 {s['latency_p50_ms']:.1f} ms, p99 {s['latency_p99_ms']:.1f} ms; non-2xx {s['non_2xx']})",
+    ]
+    for rate in results["at_fixed_rate"].values():
+        lines.append(f"  at {rate['rate_per_s']:g} alerts/s (open loop): webhook 2xx p50 {rate['webhook_2xx_p50_ms']} ms, "
+                     f"p99 {rate['webhook_2xx_p99_ms']} ms ({rate['ok']}/{rate['sent']} ok); webhook -> Slack p50 "
+                     f"{rate['webhook_to_slack_p50_ms']} ms, p99 {rate['webhook_to_slack_p99_ms']} ms over "
+                     f"{rate['slack_messages']} messages; generator {rate['generator_core_percent']}% of a core")
+    lines.append(f"  CPU per alert over the sustained phase (load start -> pipeline idle, {s['cpu_window_seconds']}s), "
+                 "and memory (PSS) at load start and end:")
+    lines.append(f"      {'process':<26}{'ms/alert':>10}{'net of idle':>13}{'PSS start MB':>14}{'PSS end MB':>12}")
+    for name, ms in s["cpu_ms_per_alert"].items():
+        label = name + (" (test double)" if not in_total(name) else "")
+        lines.append(f"      {label:<26}{ms:>10.3f}{s['cpu_ms_per_alert_net_of_idle'].get(name, float('nan')):>13.3f}"
+                     f"{s['pss_mb_start'].get(name, float('nan')):>14.1f}{s['pss_mb_end'].get(name, float('nan')):>12.1f}")
+    lines.append(f"      {'stack total':<26}{s['cpu_ms_per_alert_stack']:>10.3f}{s['cpu_ms_per_alert_stack_net_of_idle']:>13.3f}"
+                 f"{s['pss_mb_stack_start']:>14.1f}{s['pss_mb_stack_end']:>12.1f}")
+    lines.append(f"      {'wrk (load generator)':<26}{s['cpu_ms_per_alert_wrk']:>10.3f}   ({s['generator_core_percent']}% of a core)")
+    lines.append(f"      {'bench driver':<26}{s['cpu_ms_per_alert_bench_driver']:>10.3f}   (polls PostgreSQL; its backends count under postgres)")
+
+    def share(phase: Mapping[str, Any]) -> str:
+        top = ", ".join(f"{n} {p}" for n, p in phase["by_process_core_percent"].items() if in_total(n))
+        return f"{phase['stack_core_percent']}% of a core over {phase['seconds']}s ({top})"
+
+    lines.append(f"  idle stack: {share(i)}")
+    lines.append(f"  at {t['rate_per_s']:g} webhooks/s with group updates flowing: {share(t)}")
+    mem = results["memory"]
+    lines.append(f"  stack memory (PSS): {s['pss_mb_stack_start']} MB at sustained start, {s['pss_mb_stack_end']} MB at its end; "
+                 f"max {mem['stack_pss_mb_max_open_loop']} MB during the open-loop phases; {mem['processes']} processes")
+    lines.append(f"  written to {out}")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
