@@ -190,7 +190,7 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
         listener=MembershipListener(stats),
     )
     async def on_batch(body: Any, message: KafkaMessage) -> None:
-        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        records = message.raw_message if isinstance(message.raw_message, (tuple, list)) else (message.raw_message,)
         with metrics.observe_batch(group_id, message.consumer, records), telemetry.consumer_spans(group_id, records):
             await process_until_done(process, list(records), stats, group_id)
 
