@@ -13,6 +13,7 @@ ingest, grouping, router, notifier and escalator read. Secrets are encrypted bef
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import uuid
@@ -25,13 +26,15 @@ from signalcraft_runtime.crypto import SecretBox
 from signalcraft_runtime.logs import get_logger
 from signalcraft_runtime.service import Service
 from signalcraft_runtime.unit_of_work import UnitOfWork
-from signalcraft_schemas import Envelope
+from signalcraft_schemas import Envelope, new_event_id
 from signalcraft_schemas.events import (
-    AlertNormalized, EscalationArmed, EscalationFired, EventData, GroupAcknowledged, GroupOpened, GroupResolved,
-    GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed, NotificationRequested,
-    WebhooksThrottled,
+    AlertNormalized, EscalationArmed, EscalationCancelled, EscalationFired, EventData, GroupAcknowledged,
+    GroupAssigned, GroupCommand, GroupCommandRejected, GroupOpened, GroupReopened, GroupResolved, GroupSnoozed,
+    GroupUnacknowledged, GroupUnsnoozed, GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed,
+    NotificationRequested, WebhooksThrottled,
 )
 
+from .domain.commands import CommandRequest, UnknownGroup, group_command
 from .domain.config import (
     SECRET_IDENTIFIES, ConfigChange, NewIntegration, NotPublished, RuleDefinition, RuleInAnotherWorkspace,
     SecretInUse, SlackCredentials, UnknownRule, UnknownWorkspace, WorkspaceSettings, check_integration,
@@ -39,10 +42,11 @@ from .domain.config import (
     workspace_configured,
 )
 from .domain.projection import (
-    ProjectionBatch, alert_row, dead_letter_row, group_route, group_row, notification_requested_row,
-    notification_result_row, throttled_activity, timeline_entry, webhook_activity,
+    ProjectionBatch, alert_row, command_outcome_row, dead_letter_row, group_route, group_row,
+    notification_requested_row, notification_result_row, throttled_activity, timeline_entry, webhook_activity,
 )
 from .domain.read_views import overview
+from .repository.commands import CommandRows
 from .repository.config import ConfigRepository
 from .repository.projection import ReadModelWriter
 from .repository.read_queries import ReadQueries
@@ -59,8 +63,18 @@ async def on_alert_normalized(read_models: ReadModelWriter, batch: ProjectionBat
 
 
 async def on_group_event(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
-    """Opened, updated, acknowledged or resolved: the group's row as the event shows it."""
+    """Opened, updated, acknowledged, snoozed, reopened, resolved...: the group's row as the event
+    shows it, and the outcome of the command it answers, if any."""
     await read_models.upsert_group(group_row(env))
+    outcome = command_outcome_row(env)
+    if outcome is not None:
+        await read_models.record_command_outcome(outcome)
+    batch.timeline.append(timeline_entry(env))
+
+
+async def on_command_rejected(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
+    """A command that changed nothing: its outcome (for `?wait=true`) and a line in the timeline."""
+    await read_models.record_command_outcome(command_outcome_row(env))  # type: ignore[arg-type]
     batch.timeline.append(timeline_entry(env))
 
 
@@ -100,9 +114,11 @@ PROJECTORS: dict[type[EventData], Projector] = {
     AlertNormalized: on_alert_normalized,
     GroupOpened: on_group_event, GroupUpdated: on_group_event,
     GroupAcknowledged: on_group_event, GroupResolved: on_group_event,
+    GroupReopened: on_group_event, GroupUnacknowledged: on_group_event, GroupSnoozed: on_group_event,
+    GroupUnsnoozed: on_group_event, GroupAssigned: on_group_event, GroupCommandRejected: on_command_rejected,
     NotificationRequested: on_notification_requested,
     NotificationDelivered: on_notification_delivered, NotificationFailed: on_notification_failed,
-    EscalationArmed: on_escalation, EscalationFired: on_escalation,
+    EscalationArmed: on_escalation, EscalationFired: on_escalation, EscalationCancelled: on_escalation,
     MessageDeadLettered: on_dead_letter, WebhooksThrottled: on_webhooks_throttled,
 }  # any other event on the consumed topics has no read model
 
@@ -126,6 +142,36 @@ async def project(uow: UnitOfWork, envelopes: list[Envelope[Any]]) -> None:
 async def dashboard_overview(queries: ReadQueries, workspace_id: str, window_hours: int) -> dict[str, Any]:
     counts = await queries.overview_counts(workspace_id, since=utcnow() - timedelta(hours=window_hours))
     return overview(counts, window_hours)
+
+
+# --- commands on a group ---------------------------------------------------------------------
+
+COMMAND_POLL_S = 0.1
+
+
+async def send_group_command(service: Service, group_id: uuid.UUID, request: CommandRequest) -> GroupCommand:
+    """The command goes to groups.commands through the outbox, keyed by the group's key; grouping decides."""
+    now = utcnow()
+    async with service.uow() as uow:
+        group = await CommandRows(uow.connection).group_ref(group_id)
+        if group is None:
+            raise UnknownGroup("no such alert group")
+        command = group_command(group, request, now=now, command_id=new_event_id())
+        uow.emit(Envelope.wrap(command, workspace_id=group.workspace_id, key=group.group_key,
+                               correlation_id=f"api:{command.command_id}", occurred_at=now))
+        await uow.commit()
+    return command
+
+
+async def command_outcome(service: Service, command_id: uuid.UUID, timeout_s: float) -> dict[str, Any] | None:
+    """Grouping's answer as the read model shows it, waiting at most `timeout_s`; None if not there by then."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        async with service.engine.connect() as conn:
+            outcome = await CommandRows(conn).outcome(command_id)
+        if outcome is not None or asyncio.get_running_loop().time() >= deadline:
+            return outcome
+        await asyncio.sleep(COMMAND_POLL_S)
 
 
 # --- configuration commands ------------------------------------------------------------------

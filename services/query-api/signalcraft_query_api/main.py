@@ -8,6 +8,7 @@ from signalcraft_runtime.service import Service
 from signalcraft_runtime.settings import ServiceSettings
 from signalcraft_schemas import Topic
 
+from .adapters.command_api import router as command_router
 from .adapters.config_api import router as config_router
 from .adapters.read_api import router as read_router
 from .handlers import fingerprint_stored_secrets, project
@@ -29,7 +30,8 @@ def create_service(settings: QueryApiSettings) -> Service:
         svc.app_state.public_ingest_url = settings.public_ingest_url  # type: ignore[attr-defined]
 
     service = Service(name="query-api", settings=settings, tables=tables,
-                      migrations=Path(__file__).parent / "migrations", routers=[read_router, config_router],
+                      migrations=Path(__file__).parent / "migrations",
+                      routers=[read_router, config_router, command_router],
                       on_startup=[expose_settings, fingerprint_stored_secrets])
     service.add_consumer(
         "query-api",

@@ -41,10 +41,11 @@ def test_overview_puts_counts_and_ratios_together():
     counts = OverviewCounts(
         alerts=100, groups=5, acknowledged=1, mean_ack_seconds=Decimal("30"), resolved=2,
         noisy_sources=[{"source": "sentry", "project": "checkout", "alerts": 90, "groups": 4}],
-        delivered=5, failed=1, last_delivered_at=at(1), integrations=[{"integration_id": "sen-1"}])
+        delivered=5, failed=1, last_delivered_at=at(1), integrations=[{"integration_id": "sen-1"}],
+        acknowledged_by={"slack": 1, "api": 0, "provider": 0})
     assert overview(counts, window_hours=24) == {
         "window_hours": 24, "alerts": 100, "groups": 5, "dedup_ratio": 0.95, "ack_rate": 0.2, "mtta_seconds": 30.0,
-        "resolved": 2,
+        "acknowledged_by": {"slack": 1, "api": 0, "provider": 0}, "resolved": 2,
         "noisy_sources": [{"source": "sentry", "project": "checkout", "alerts": 90, "groups": 4,
                            "alerts_per_group": 22.5}],
         "notifications": {"delivered": 5, "failed": 1, "last_delivered_at": at(1)},

@@ -11,20 +11,32 @@ from typing import Any
 
 from signalcraft_schemas import Envelope
 from signalcraft_schemas.events import (
-    AlertNormalized, EscalationArmed, EscalationFired, EventData, GroupAcknowledged, GroupOpened, GroupResolved,
-    GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed, NotificationKind,
+    AlertNormalized, EscalationArmed, EscalationCancelled, EscalationFired, EventData, GroupAcknowledged, GroupAction,
+    GroupAssigned, GroupCommandRejected, GroupOpened, GroupReopened, GroupResolved, GroupSnoozed, GroupUnacknowledged,
+    GroupUnsnoozed, GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed, NotificationKind,
     NotificationRequested, WebhooksThrottled,
 )
 
 Row = dict[str, Any]  # one read-model row: column name -> value
 
-GroupEvent = GroupOpened | GroupUpdated | GroupAcknowledged | GroupResolved
+GroupEvent = (GroupOpened | GroupUpdated | GroupAcknowledged | GroupResolved | GroupReopened | GroupUnacknowledged
+              | GroupSnoozed | GroupUnsnoozed | GroupAssigned)
 NotificationResult = NotificationDelivered | NotificationFailed
 TIMELINE_KIND: dict[type[EventData], str] = {
     GroupOpened: "opened", GroupUpdated: "alerts_added", GroupAcknowledged: "acknowledged", GroupResolved: "resolved",
+    GroupReopened: "reopened", GroupUnacknowledged: "unacknowledged", GroupSnoozed: "snoozed",
+    GroupUnsnoozed: "unsnoozed", GroupAssigned: "assigned", GroupCommandRejected: "command_rejected",
     NotificationRequested: "notification_requested", NotificationDelivered: "notification_delivered",
     NotificationFailed: "notification_failed", EscalationArmed: "escalation_armed", EscalationFired: "escalated",
+    EscalationCancelled: "escalation_cancelled",
 }
+# The action each applied command's event answers (its outcome, for `?wait=true`).
+ACTION_OF: dict[type[EventData], GroupAction] = {
+    GroupAcknowledged: GroupAction.ACK, GroupUnacknowledged: GroupAction.UNACK, GroupSnoozed: GroupAction.SNOOZE,
+    GroupUnsnoozed: GroupAction.UNSNOOZE, GroupResolved: GroupAction.RESOLVE,
+}
+# Timeline details worth showing, where an event has them.
+_DETAIL_FIELDS = ("by", "reason", "until", "flap_count", "flapping", "fired_during_snooze", "assignee", "command_id")
 
 
 @dataclass
@@ -80,12 +92,33 @@ def group_row(env: Envelope[GroupEvent]) -> Row:
         "severity": group.severity.value, "status": group.status.value, "title": group.title,
         "description": group.description, "count": group.count, "first_seen_at": group.first_seen_at,
         "last_seen_at": group.last_seen_at, "link": group.link, "tags": group.tags,
+        "acknowledged_by": group.acknowledged_by, "snoozed_until": group.snoozed_until, "resolved_by": group.resolved_by,
+        "reopen_count": group.reopen_count, "flapping": group.flapping, "is_test": group.is_test,
+        "assignee": group.assignee,
     }
     if isinstance(data, GroupAcknowledged):
-        row["acknowledged_at"] = env.occurred_at
+        row["acknowledged_at"] = env.occurred_at  # the first acknowledgement stays (MTTA)
     if isinstance(data, GroupResolved):
         row["resolved_at"] = env.occurred_at
+    if isinstance(data, GroupReopened):
+        row["resolved_at"] = None
     return row
+
+
+def command_outcome_row(env: Envelope[Any]) -> Row | None:
+    """Grouping's answer to a command: the group event carrying its id (applied) or its rejection."""
+    data = env.data
+    if isinstance(data, GroupCommandRejected):
+        return {"command_id": data.command_id, "group_id": data.group_id, "workspace_id": env.workspace_id,
+                "action": data.action.value, "outcome": "rejected", "event": data.TYPE, "reason": data.reason,
+                "by": data.by, "at": env.occurred_at}
+    command_id = getattr(data, "command_id", None)
+    if command_id is None or type(data) not in ACTION_OF:
+        return None  # not an answer to a command (an alert's doing, a provider's signal)
+    reason = getattr(data, "reason", None)
+    return {"command_id": command_id, "group_id": data.group.group_id, "workspace_id": env.workspace_id,
+            "action": ACTION_OF[type(data)].value, "outcome": "applied", "event": data.TYPE,
+            "reason": str(reason) if reason is not None else None, "by": data.by, "at": env.occurred_at}
 
 
 def notification_requested_row(env: Envelope[NotificationRequested]) -> Row:
@@ -125,7 +158,7 @@ def dead_letter_row(env: Envelope[MessageDeadLettered]) -> Row:
 def timeline_entry(env: Envelope[Any]) -> Row:
     """A line of a group's history: what happened (kind) and the facts worth showing (detail)."""
     data = env.data
-    group_id = data.group.group_id if hasattr(data, "group") else data.group_id
+    group_id = data.group_id if hasattr(data, "group_id") else data.group.group_id
     return {"event_id": env.id, "group_id": group_id, "at": env.occurred_at, "kind": TIMELINE_KIND[type(data)],
             "detail": _timeline_detail(data)}
 
@@ -138,7 +171,7 @@ def _timeline_detail(data: Any) -> dict[str, Any]:
             detail["alerts_added"] = data.alerts_added
         if isinstance(data, GroupResolved):
             detail["reason"] = data.reason
-        if isinstance(data, GroupAcknowledged):
-            detail["by"] = data.by
+        fields = data.model_dump(mode="json", include=set(_DETAIL_FIELDS))
+        detail.update({name: value for name, value in fields.items() if value is not None})
         return detail
-    return data.model_dump(mode="json", exclude={"group"})
+    return data.model_dump(mode="json", exclude={"group", "reply_to"})

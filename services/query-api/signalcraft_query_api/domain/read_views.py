@@ -3,7 +3,7 @@ dashboard's arithmetic (dedup ratio, ack rate, MTTA)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, SupportsFloat
 
@@ -29,6 +29,8 @@ class OverviewCounts:
     failed: int
     last_delivered_at: datetime | None
     integrations: list[Row]  # last webhook and alert total per integration
+    # Who acknowledged the groups that are acknowledged now: people in Slack, API callers, providers.
+    acknowledged_by: dict[str, int] = field(default_factory=dict)
 
 
 def dedup_ratio(alerts: int, groups: int) -> float | None:
@@ -49,7 +51,8 @@ def alerts_per_group(alerts: int, groups: int) -> float | None:
 
 
 def overview(counts: OverviewCounts, window_hours: int) -> dict[str, Any]:
-    """Noise (alerts, groups, dedup ratio, noisy sources), MTTA, ack rate and delivery."""
+    """Noise (alerts, groups, dedup ratio, noisy sources), MTTA, ack rate and delivery. Acks count
+    whoever made them (Slack, the API, a provider); test notifications count nowhere."""
     noisy = [{**source, "alerts_per_group": alerts_per_group(source["alerts"], source["groups"])}
              for source in counts.noisy_sources]
     return {
@@ -58,6 +61,7 @@ def overview(counts: OverviewCounts, window_hours: int) -> dict[str, Any]:
         "groups": counts.groups,
         "dedup_ratio": dedup_ratio(counts.alerts, counts.groups),
         "ack_rate": ack_rate(counts.groups, counts.acknowledged),
+        "acknowledged_by": counts.acknowledged_by,
         "mtta_seconds": mtta_seconds(counts.mean_ack_seconds),
         "resolved": counts.resolved,
         "noisy_sources": noisy,

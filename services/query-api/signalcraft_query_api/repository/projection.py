@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from signalcraft_runtime.unit_of_work import UnitOfWork
 
-from .tables import deadletters, groups, integration_activity, notifications, timeline
+from .tables import command_outcomes, deadletters, groups, integration_activity, notifications, timeline
 
 Row = dict[str, Any]
 
@@ -76,6 +76,8 @@ class ReadModelWriter:
         update_values = {k: stmt.excluded[k] for k in row if k != "group_id"}
         # Events about one group arrive in order, but a replay must not move a count backwards.
         update_values["count"] = func.greatest(groups.c.count, stmt.excluded["count"])
+        if "acknowledged_at" in row:  # the first acknowledgement is the one MTTA measures
+            update_values["acknowledged_at"] = func.coalesce(groups.c.acknowledged_at, stmt.excluded["acknowledged_at"])
         await self._conn.execute(stmt.on_conflict_do_update(index_elements=[groups.c.group_id], set_=update_values))
 
     async def route_group(self, group_id: UUID, route: Row) -> None:
@@ -93,6 +95,10 @@ class ReadModelWriter:
         stmt = insert(notifications).values(**row)
         await self._conn.execute(stmt.on_conflict_do_update(
             index_elements=[notifications.c.notification_id], set_={c: row[c] for c in RESULT_COLUMNS}))
+
+    async def record_command_outcome(self, row: Row) -> None:
+        """The first answer to a command is its outcome (a redelivered event changes nothing)."""
+        await self._conn.execute(insert(command_outcomes).values(**row).on_conflict_do_nothing())
 
     async def insert_dead_letter(self, row: Row) -> None:
         await self._conn.execute(insert(deadletters).values(**row).on_conflict_do_nothing())

@@ -62,18 +62,25 @@ class ReadQueries:
 
     async def overview_counts(self, workspace_id: str, since: datetime) -> OverviewCounts:
         conn = self._conn
-        alert_count = (await conn.execute(select(func.count()).select_from(alerts).where(
-            alerts.c.workspace_id == workspace_id, alerts.c.received_at >= since))).scalar_one()
+        # Providers' test notifications stay out of the noise, ack-rate and MTTA figures.
+        real_alerts = (alerts.c.workspace_id == workspace_id, alerts.c.received_at >= since, alerts.c.is_test.is_not(True))
+        alert_count = (await conn.execute(select(func.count()).select_from(alerts).where(*real_alerts))).scalar_one()
+        acked_by = groups.c.acknowledged_by
         g = (await conn.execute(select(
             func.count().label("groups"),
             func.count(groups.c.acknowledged_at).label("acknowledged"),
             func.avg(func.extract("epoch", groups.c.acknowledged_at - groups.c.first_seen_at)).label("mtta"),
             func.count().filter(groups.c.status == "resolved").label("resolved"),
-        ).where(groups.c.workspace_id == workspace_id, groups.c.first_seen_at >= since))).one()
+            func.count().filter(acked_by.like("slack:%")).label("acked_slack"),
+            func.count().filter(acked_by.like("api:%")).label("acked_api"),
+            func.count().filter(acked_by.is_not(None), acked_by.not_like("slack:%"), acked_by.not_like("api:%"))
+            .label("acked_provider"),
+        ).where(groups.c.workspace_id == workspace_id, groups.c.first_seen_at >= since,
+                groups.c.is_test.is_not(True)))).one()
         noisy = _rows(await conn.execute(
             select(alerts.c.source, alerts.c.project, func.count().label("alerts"),
                    func.count(func.distinct(alerts.c.group_key)).label("groups"))
-            .where(alerts.c.workspace_id == workspace_id, alerts.c.received_at >= since)
+            .where(*real_alerts)
             .group_by(alerts.c.source, alerts.c.project).order_by(desc("alerts")).limit(5)))
         delivery = (await conn.execute(select(
             func.count().filter(notifications.c.status == "delivered").label("delivered"),
@@ -84,7 +91,8 @@ class ReadQueries:
         last_webhooks = _rows(await conn.execute(select(integration_activity).where(integration_activity.c.workspace_id == workspace_id)))
         return OverviewCounts(
             alerts=alert_count, groups=g.groups, acknowledged=g.acknowledged, mean_ack_seconds=g.mtta,
-            resolved=g.resolved, noisy_sources=noisy, delivered=delivery.delivered, failed=delivery.failed,
+            resolved=g.resolved, noisy_sources=noisy,
+            acknowledged_by={"slack": g.acked_slack, "api": g.acked_api, "provider": g.acked_provider}, delivered=delivery.delivered, failed=delivery.failed,
             last_delivered_at=delivery.last_delivered_at, integrations=last_webhooks)
 
     async def delivery_health(self, workspace_id: str, limit: int) -> dict[str, Any]:

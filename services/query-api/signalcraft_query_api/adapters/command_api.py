@@ -1,0 +1,46 @@
+"""Commands on an alert group: `POST /api/alert-groups/{id}/ack|unack|snooze|unsnooze|resolve`.
+
+202 with the command's id once it is on its way (through the outbox to `groups.commands`);
+`?wait=true` waits (at most `timeout` seconds) until the read model shows grouping's answer: 200 with
+the group as it now stands, or 409 with the rejection's reason (e.g. already_resolved).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from .. import handlers
+from ..domain.commands import CommandRequest, InvalidCommand, UnknownGroup, accepted, outcome_answer
+from .auth import require_token
+
+router = APIRouter(prefix="/api", tags=["commands"], dependencies=[Depends(require_token)])
+
+
+class CommandIn(BaseModel):
+    by: str | None = Field(default=None, max_length=100, description="Who acts (the actor is api:<by>)")
+    duration: str | int | None = Field(default=None, description='snooze: "90s", "15m", "4h", ISO 8601; a number is minutes')
+    until: datetime | None = Field(default=None, description="snooze: until this time instead")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+@router.post("/alert-groups/{group_id}/{action}", status_code=202)
+async def command_group(group_id: UUID, action: str, request: Request, body: CommandIn | None = None,
+                        wait: bool = False, timeout: float = Query(10.0, gt=0, le=30)) -> JSONResponse:
+    ask = CommandRequest(action=action, **(body or CommandIn()).model_dump())
+    try:
+        command = await handlers.send_group_command(request.app.state.service, group_id, ask)
+    except InvalidCommand as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except UnknownGroup as exc:
+        raise HTTPException(404, str(exc)) from exc
+    if not wait:
+        return JSONResponse(jsonable_encoder(accepted(command)), status_code=202)
+    outcome = await handlers.command_outcome(request.app.state.service, command.command_id, timeout)
+    status, answer = outcome_answer(outcome, command)
+    return JSONResponse(jsonable_encoder(answer), status_code=status)
