@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, WithJsonSchema
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _COMPACT = re.compile(r"(?:(\d+)\s*([smhdw]))+?", re.IGNORECASE)
@@ -60,3 +60,16 @@ def format_duration(seconds: int) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def _seconds(value: Any) -> int:
+    return duration_seconds(value, bare_unit="seconds")
+
+
+# A duration field of an API model: "90s", "15m", "4h", "1d", ISO 8601 or a number of seconds, stored as
+# whole seconds (the *_seconds fields of the config events, a snooze's length).
+DurationSeconds = Annotated[
+    int, BeforeValidator(_seconds), Field(ge=1),
+    WithJsonSchema({"anyOf": [{"type": "string", "examples": ["90s", "15m", "4h", "PT15M"]}, {"type": "integer"}],
+                    "description": "A duration: 90s, 15m, 4h, 1d, ISO 8601 (PT15M), or seconds"}),
+]

@@ -13,13 +13,19 @@ import httpx
 import typer
 
 from signalcraft_runtime.crypto import SecretBox
+from signalcraft_schemas.durations import InvalidDuration, parse_duration
 
-app = typer.Typer(help="SignalCraft admin: workspaces, integrations, Slack, routing rules.", no_args_is_help=True)
+DURATION_HELP = "a duration: 90s, 15m, 4h, 1d or ISO 8601 (PT15M); wins over the minutes option"
+
+app = typer.Typer(help="SignalCraft admin: workspaces, integrations, Slack, routing rules, alert groups.",
+                  no_args_is_help=True)
 workspace_app = typer.Typer(help="Workspaces", no_args_is_help=True)
 integration_app = typer.Typer(help="Webhook sources (Sentry, Alertmanager, ...)", no_args_is_help=True)
 slack_app = typer.Typer(help="The Slack connection", no_args_is_help=True)
 rule_app = typer.Typer(help="Routing rules", no_args_is_help=True)
+group_app = typer.Typer(help="Alert groups: ack, unack, snooze, unsnooze, resolve", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
+app.add_typer(group_app, name="group")
 app.add_typer(integration_app, name="integration")
 app.add_typer(slack_app, name="slack")
 app.add_typer(rule_app, name="rule")
@@ -40,6 +46,17 @@ def _call(method: str, path: str, **kwargs: Any) -> Any:
         typer.echo(f"error {response.status_code}: {response.text}", err=True)
         raise typer.Exit(1)
     return response.json() if response.content else None
+
+
+def _duration(value: str | None) -> str | None:
+    """A duration as typed ("90s", "15m", "4h", "PT15M"), checked here so a typo fails before any call."""
+    if value is None:
+        return None
+    try:
+        parse_duration(value, bare_unit="seconds")
+    except InvalidDuration as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
 
 
 def _show(value: Any) -> None:
@@ -65,11 +82,20 @@ def keygen() -> None:
 @workspace_app.command("create")
 def workspace_create(name: str = typer.Option(...), workspace_id: Optional[str] = typer.Option(None, "--id"),
                      dedup_window_minutes: int = 60, auto_close_minutes: int = 1440,
-                     default_channel: Optional[str] = None) -> None:
-    _show(_call("POST", "/api/workspaces", json={"name": name, "workspace_id": workspace_id,
-                                                 "dedup_window_minutes": dedup_window_minutes,
-                                                 "auto_close_minutes": auto_close_minutes,
-                                                 "default_channel": default_channel}))
+                     default_channel: Optional[str] = None,
+                     dedup_window: Optional[str] = typer.Option(None, help=DURATION_HELP),
+                     auto_close: Optional[str] = typer.Option(None, help=DURATION_HELP),
+                     flap_threshold: int = typer.Option(3, help="reopens within the flap window before damping"),
+                     flap_window: str = typer.Option("1h", help="a duration"),
+                     flap_quiet: str = typer.Option("30m", help="quiet for this long and flapping ends")) -> None:
+    body: dict[str, Any] = {"name": name, "workspace_id": workspace_id, "dedup_window_minutes": dedup_window_minutes,
+                            "auto_close_minutes": auto_close_minutes, "default_channel": default_channel,
+                            "flap_threshold": flap_threshold, "flap_window": _duration(flap_window),
+                            "flap_quiet": _duration(flap_quiet)}
+    for key, value in (("dedup_window", _duration(dedup_window)), ("auto_close", _duration(auto_close))):
+        if value is not None:
+            body[key] = value
+    _show(_call("POST", "/api/workspaces", json=body))
 
 
 @workspace_app.command("list")
@@ -104,13 +130,15 @@ def rule_add(workspace: str = typer.Option(...), name: str = typer.Option(...), 
              position: int = 100, env: list[str] = typer.Option([], help="environment (repeatable)"),
              min_severity: Optional[str] = None, project: list[str] = typer.Option([]),
              tag: list[str] = typer.Option([], help="key=value (repeatable)"), source: list[str] = typer.Option([]),
-             runbook_url: Optional[str] = None, escalate_after_minutes: Optional[int] = None) -> None:
+             runbook_url: Optional[str] = None, escalate_after_minutes: Optional[int] = None,
+             escalate_after: Optional[str] = typer.Option(None, help=DURATION_HELP)) -> None:
     """Example: signalcraft rule add --workspace demo --name prod-high --env prod --min-severity high --channel '#oncall'"""
     _show(_call("POST", "/api/routing-rules", json={
         "workspace_id": workspace, "name": name, "channel": channel, "position": position,
         "conditions": {"environments": env, "min_severity": min_severity, "projects": project,
                        "tags": _options(tag), "sources": source},
-        "runbook_url": runbook_url, "escalate_after_minutes": escalate_after_minutes}))
+        "runbook_url": runbook_url, "escalate_after_minutes": escalate_after_minutes,
+        "escalate_after": _duration(escalate_after)}))
 
 
 @rule_app.command("list")
@@ -122,6 +150,47 @@ def rule_list(workspace: str = typer.Option(...)) -> None:
 def rule_delete(rule_id: str) -> None:
     _call("DELETE", f"/api/routing-rules/{rule_id}")
     typer.echo(f"deleted {rule_id}")
+
+
+def _command(group_id: str, action: str, wait: bool, **body: Any) -> None:
+    path = f"/api/alert-groups/{group_id}/{action}"
+    with _client() as client:
+        response = client.post(path, params={"wait": "true"} if wait else None,
+                               json={k: v for k, v in body.items() if v is not None})
+    _show(response.json())
+    if response.status_code >= 400:
+        raise typer.Exit(1)
+
+
+WAIT_HELP = "wait until the group shows the outcome (or the reason it was refused)"
+
+
+@group_app.command("ack")
+def group_ack(group_id: str, by: Optional[str] = None, wait: bool = typer.Option(False, help=WAIT_HELP)) -> None:
+    _command(group_id, "ack", wait, by=by)
+
+
+@group_app.command("unack")
+def group_unack(group_id: str, by: Optional[str] = None, wait: bool = typer.Option(False, help=WAIT_HELP)) -> None:
+    _command(group_id, "unack", wait, by=by)
+
+
+@group_app.command("snooze")
+def group_snooze(group_id: str, duration: str = typer.Option(..., "--for", help="e.g. 90s, 15m, 4h, PT4H"),
+                 by: Optional[str] = None, reason: Optional[str] = None,
+                 wait: bool = typer.Option(False, help=WAIT_HELP)) -> None:
+    _command(group_id, "snooze", wait, by=by, duration=_duration(duration), reason=reason)
+
+
+@group_app.command("unsnooze")
+def group_unsnooze(group_id: str, by: Optional[str] = None, wait: bool = typer.Option(False, help=WAIT_HELP)) -> None:
+    _command(group_id, "unsnooze", wait, by=by)
+
+
+@group_app.command("resolve")
+def group_resolve(group_id: str, by: Optional[str] = None, reason: Optional[str] = None,
+                  wait: bool = typer.Option(False, help=WAIT_HELP)) -> None:
+    _command(group_id, "resolve", wait, by=by, reason=reason)
 
 
 def main() -> None:

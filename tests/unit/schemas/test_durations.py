@@ -35,3 +35,17 @@ def test_formatting_round_trips(seconds):
 
 def test_format_prefers_the_largest_whole_unit():
     assert [format_duration(s) for s in (90, 900, 5400, 14400, 86400)] == ["90s", "15m", "90m", "4h", "1d"]
+
+
+def test_an_api_duration_field_takes_text_or_seconds_and_refuses_nonsense():
+    from pydantic import BaseModel, ValidationError
+
+    from signalcraft_schemas.durations import DurationSeconds
+
+    class Model(BaseModel):
+        window: DurationSeconds
+
+    assert [Model(window=v).window for v in ("90s", "PT15M", "4h", 45)] == [90, 900, 14400, 45]
+    with pytest.raises(ValidationError):
+        Model(window="soon")
+    assert Model.model_json_schema()["properties"]["window"]["anyOf"][1] == {"type": "integer"}

@@ -12,6 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field, HttpUrl
 
 from signalcraft_runtime.service import Service
+from signalcraft_schemas.durations import DurationSeconds
 from signalcraft_schemas.events import RoutingConditions
 
 from .. import handlers
@@ -61,10 +62,19 @@ class WorkspaceIn(BaseModel):
     dedup_window_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
     auto_close_minutes: int = Field(default=24 * 60, ge=1, le=30 * 24 * 60)
     default_channel: str | None = None
+    # Durations with seconds resolution ("90s", "15m", "4h", ISO 8601, or seconds); they win over the minutes.
+    dedup_window: DurationSeconds | None = Field(default=None, le=7 * 24 * 3600)
+    auto_close: DurationSeconds | None = Field(default=None, le=30 * 24 * 3600)
+    flap_threshold: int = Field(default=3, ge=1, le=1000)
+    flap_window: DurationSeconds = Field(default=3600, le=7 * 24 * 3600)
+    flap_quiet: DurationSeconds = Field(default=1800, le=7 * 24 * 3600)
 
     def settings(self) -> WorkspaceSettings:
         return WorkspaceSettings(name=self.name, dedup_window_minutes=self.dedup_window_minutes,
-                                 auto_close_minutes=self.auto_close_minutes, default_channel=self.default_channel)
+                                 auto_close_minutes=self.auto_close_minutes, default_channel=self.default_channel,
+                                 dedup_window_seconds=self.dedup_window, auto_close_seconds=self.auto_close,
+                                 flap_threshold=self.flap_threshold, flap_window_seconds=self.flap_window,
+                                 flap_quiet_seconds=self.flap_quiet)
 
 
 @router.post("/workspaces", status_code=201)
@@ -129,13 +139,15 @@ class RuleIn(BaseModel):
     channel: str = Field(min_length=1)
     runbook_url: HttpUrl | None = None
     escalate_after_minutes: int | None = Field(default=None, ge=1)
+    escalate_after: DurationSeconds | None = Field(default=None, le=7 * 24 * 3600, description="Wins over the minutes")
     enabled: bool = True
 
     def definition(self) -> RuleDefinition:
         return RuleDefinition(
             workspace_id=self.workspace_id, name=self.name, position=self.position, conditions=self.conditions,
             channel=self.channel, runbook_url=str(self.runbook_url) if self.runbook_url else None,
-            escalate_after_minutes=self.escalate_after_minutes, enabled=self.enabled)
+            escalate_after_minutes=self.escalate_after_minutes, enabled=self.enabled,
+            escalate_after_seconds=self.escalate_after)
 
 
 @router.get("/routing-rules")

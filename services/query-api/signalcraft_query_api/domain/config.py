@@ -60,6 +60,12 @@ class WorkspaceSettings:
     dedup_window_minutes: int
     auto_close_minutes: int
     default_channel: str | None = None
+    # Seconds resolution (issue 9.7): when set, they win over the minute fields.
+    dedup_window_seconds: int | None = None
+    auto_close_seconds: int | None = None
+    flap_threshold: int = 3
+    flap_window_seconds: int = 3600
+    flap_quiet_seconds: int = 1800
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class RuleDefinition:
     runbook_url: str | None = None
     escalate_after_minutes: int | None = None
     enabled: bool = True
+    escalate_after_seconds: int | None = None  # wins over escalate_after_minutes
 
 
 E = TypeVar("E", bound=EventData)
@@ -103,10 +110,20 @@ class ConfigChange(Generic[E]):
     key: str
 
 
+def minutes_covering(seconds: int | None, minutes: int) -> int:
+    """The minute field beside a seconds field: the whole minutes covering it, so readers that know
+    only minutes see the nearest setting; the minutes as given when no seconds are set."""
+    return max(1, -(-seconds // 60)) if seconds else minutes
+
+
 def workspace_configured(workspace_id: str, settings: WorkspaceSettings) -> ConfigChange[WorkspaceConfigured]:
     event = WorkspaceConfigured(
-        workspace_id=workspace_id, name=settings.name, dedup_window_minutes=settings.dedup_window_minutes,
-        auto_close_minutes=settings.auto_close_minutes, default_channel=settings.default_channel)
+        workspace_id=workspace_id, name=settings.name,
+        dedup_window_minutes=minutes_covering(settings.dedup_window_seconds, settings.dedup_window_minutes),
+        auto_close_minutes=minutes_covering(settings.auto_close_seconds, settings.auto_close_minutes),
+        default_channel=settings.default_channel, dedup_window_seconds=settings.dedup_window_seconds,
+        auto_close_seconds=settings.auto_close_seconds, flap_threshold=settings.flap_threshold,
+        flap_window_seconds=settings.flap_window_seconds, flap_quiet_seconds=settings.flap_quiet_seconds)
     return ConfigChange(event, workspace_id, f"workspace:{workspace_id}")
 
 
@@ -171,7 +188,9 @@ def rule_saved(rule_id: str, rule: RuleDefinition) -> ConfigChange[RoutingRuleSa
     event = RoutingRuleSaved(
         rule_id=rule_id, workspace_id=rule.workspace_id, name=rule.name, position=rule.position,
         conditions=rule.conditions, channel=rule.channel, runbook_url=rule.runbook_url,
-        escalate_after_minutes=rule.escalate_after_minutes, enabled=rule.enabled)
+        escalate_after_minutes=minutes_covering(rule.escalate_after_seconds, rule.escalate_after_minutes)
+        if rule.escalate_after_seconds or rule.escalate_after_minutes else None,
+        escalate_after_seconds=rule.escalate_after_seconds, enabled=rule.enabled)
     return ConfigChange(event, rule.workspace_id, f"rule:{rule_id}")
 
 
