@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from signalcraft_runtime.logs import get_logger
 from signalcraft_schemas import Envelope, NormalizedAlert, new_event_id
 from signalcraft_schemas.events import AlertNormalized
 
 from .adapters.slack_interactions import SlackTeams, verified_workspaces
 from .adapters.sns import HttpProviderContext
-from .domain.errors import AuthenticationFailed, UnknownIntegration
+from .domain.errors import AuthenticationFailed, UnknownIntegration, UnsupportedPayload
 from .adapters.integrations import IntegrationDirectory
 from .domain.normalize import group_key_of
 from .domain.providers.base import Integration, ParsedWebhook, Provider, WebhookRequest
@@ -62,10 +64,17 @@ class WebhookHandler:
         self._sync_config = sync_config
         self._sync_lock = asyncio.Lock()  # unknown ids, e.g. a scan, cost one config sync at a time
 
-    async def receive(self, provider: Provider, integration_id: str | None, webhook: WebhookRequest) -> Receipt:
-        integration = await self.find_integration(provider.name, integration_id, webhook)
+    async def receive(self, provider: Provider, integration_id: str | None,
+                      read: Callable[[], Awaitable[WebhookRequest]]) -> Receipt:
+        """`read` reads the request's body, and is called only once an integration named in the URL is
+        known: an unknown one costs no upload (404), a known one is held to the size limit (413).
+        Without an id (/v2/enqueue) the body's routing_key names the integration."""
+        integration = await self.find_integration(provider.name, integration_id) if integration_id else None
+        webhook = await read()
+        if integration is None:
+            integration = await self.find_integration(provider.name, None, webhook)
         await provider.authenticate(webhook, integration, self.context)
-        parsed = provider.parse(webhook, integration)
+        parsed = parse(provider, webhook, integration)
         # Before storing: a confirmation that fails is answered like a failed verification,
         # so the sender retries (503) or learns why (4xx), and nothing half-done is kept.
         for effect in parsed.side_effects:
@@ -74,8 +83,9 @@ class WebhookHandler:
         return answer(parsed, delivery, await self.store(delivery))
 
     async def find_integration(self, provider_name: str, integration_id: str | None,
-                               webhook: WebhookRequest) -> Integration:
-        """The webhook's integration; one created a moment ago is found even if the view trailed it."""
+                               webhook: WebhookRequest | None = None) -> Integration:
+        """The webhook's integration, by the id in its URL or, without one, by the secret in its body;
+        one created a moment ago is found even if the view trailed it."""
         try:
             return self._lookup(provider_name, integration_id, webhook)
         except (UnknownIntegration, AuthenticationFailed):
@@ -87,9 +97,12 @@ class WebhookHandler:
             await self._sync_config()
         return self._lookup(provider_name, integration_id, webhook)
 
-    def _lookup(self, provider_name: str, integration_id: str | None, webhook: WebhookRequest) -> Integration:
-        return (self.directory.get(integration_id, provider_name) if integration_id
-                else self.directory.by_secret_field(provider_name, webhook))
+    def _lookup(self, provider_name: str, integration_id: str | None, webhook: WebhookRequest | None) -> Integration:
+        if integration_id:
+            return self.directory.get(integration_id, provider_name)
+        if webhook is None:
+            raise ValueError("an integration is found by its id or by its webhook's secret")
+        return self.directory.by_secret_field(provider_name, webhook)
 
     async def store(self, delivery: Delivery) -> bool:
         """True once stored with its events, False for a repeat of a stored delivery_key."""
@@ -98,6 +111,21 @@ class WebhookHandler:
         except Exception as exc:
             log.error("webhook not stored", error=repr(exc))
             raise StorageUnavailable("temporarily unable to store the webhook; retry") from exc
+
+
+def parse(provider: Provider, webhook: WebhookRequest, integration: Integration) -> ParsedWebhook:
+    """The provider's alerts. A value that passed the provider's checks but not NormalizedAlert's (a
+    fingerprint that is only control characters, say) is the sender's mistake, answered 422 with the
+    field and the rule it broke (never the value), not a server error."""
+    try:
+        return provider.parse(webhook, integration)
+    except ValidationError as exc:
+        raise UnsupportedPayload(f"not a valid alert: {invalid_fields(exc)}") from None
+
+
+def invalid_fields(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(part) for part in error['loc']) or 'alert'}: {error['msg']}"
+                     for error in exc.errors(include_url=False, include_input=False)[:3])
 
 
 def new_delivery(provider_name: str, integration: Integration, webhook: WebhookRequest,

@@ -82,8 +82,8 @@ async def receive(handler: WebhookHandler, provider_name: str, integration_id: s
     WEBHOOKS_RECEIVED.labels(label).inc()
     try:
         provider = provider_named(provider_name)
-        webhook = await webhook_request(request, max_body_bytes)
-        return accepted(await handler.receive(provider, integration_id, webhook))
+        return accepted(await handler.receive(provider, integration_id,
+                                              lambda: webhook_request(request, max_body_bytes)))
     except ProviderUnavailable as exc:
         WEBHOOKS_REJECTED.labels(label, reason_of(exc)).inc()
         return unavailable(provider_name, exc)
