@@ -7,15 +7,18 @@ and calls `run()`; tests build the same thing with other settings.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from sqlalchemy import text
@@ -285,6 +288,7 @@ class Service:
 
         for router in self.routers:
             app.include_router(router)
+        refuse_unstorable_input(app)
         instrument_http(app)
         return app
 
@@ -295,6 +299,46 @@ class Service:
             loop="uvloop", http="httptools", lifespan="on", timeout_graceful_shutdown=20, access_log=False,
         )
         DrainingServer(config, self).run()
+
+
+def refuse_unstorable_input(app: FastAPI) -> None:
+    """Every service answers a client's bad input with a 422 and a reason, never a 500: a NUL in the
+    URL (PostgreSQL's text cannot hold it) is refused before any route runs, and a validation error
+    is reported without echoing the input, which may itself be unencodable (a lone surrogate, an
+    infinite float) and would turn the 422 into a 500."""
+    app.add_middleware(RefuseNulInUrl)
+
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": [_printable(part) for part in error.get("loc", ())], "msg": _printable(error.get("msg", "")),
+                   "type": _printable(error.get("type", ""))} for error in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+
+
+def _printable(value: Any) -> Any:
+    """`value` for a JSON answer: numbers as they are, text with unencodable characters replaced."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return str(value).encode("utf-8", "replace").decode("utf-8")
+
+
+class RefuseNulInUrl:
+    """ASGI middleware: 422 for a NUL (%00) in the path or the query string."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and ("\x00" in scope.get("path", "")
+                                        or b"\x00" in unquote_to_bytes(scope.get("query_string", b""))):
+            body = json.dumps({"detail": "the URL contains a NUL character (%00)"}).encode()
+            await send({"type": "http.response.start", "status": 422,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
 
 
 class DrainingServer(uvicorn.Server):
