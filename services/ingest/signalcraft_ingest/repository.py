@@ -2,7 +2,13 @@
 
 A webhook is answered 2xx only after its raw body and the events it produces are committed. Many
 concurrent webhooks share one transaction: the first waits a short linger for others, then one
-commit answers them all (Kafka's linger.ms, applied to Postgres).
+commit answers them all (Kafka's linger.ms, applied to Postgres). The queue in front of it is bounded:
+when it is full a webhook is refused at once (503, retry), never queued without limit.
+
+Replays: a delivery with a `replay_key` (the digest of what its sender signed) takes a row in
+`replay_guard` for its replay window, in the same statement that stores it; the same key while that
+row lives stores nothing and is answered as a repeat. The unique key makes this hold across
+replicas; expired rows are taken over, and pruned.
 """
 
 from __future__ import annotations
@@ -41,17 +47,48 @@ deliveries = Table(
     Column("body", LargeBinary, nullable=False),
     Column("alert_count", Integer, nullable=False),
 )
+replay_guard = Table(
+    "replay_guard", tables.metadata,
+    Column("integration_id", Text, primary_key=True),
+    Column("replay_key", Text, primary_key=True),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
 
 
 # One constant statement for a whole group commit (arrays + unnest), prepared once per connection;
 # binary parameters (%b) spare escaping every body as text.
+# The replay guard takes (integration, replay key) unless a live row holds it; a delivery with a
+# replay key is stored only if its guard row was taken here.
 INSERT_DELIVERIES = (
+    "WITH t AS (SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[], "
+    "%b::timestamptz[], %b::text[], %b::bytea[], %b::int[], %b::text[], %b::int[]) "
+    "AS t(d, i, w, p, k, r, h, b, c, g, s)), "
+    f'guard AS (INSERT INTO "{SCHEMA}".replay_guard AS held (integration_id, replay_key, first_at, expires_at) '
+    "SELECT i, g, r, r + make_interval(secs => s) FROM t WHERE g IS NOT NULL "
+    "ON CONFLICT (integration_id, replay_key) DO UPDATE SET first_at = excluded.first_at, "
+    "expires_at = excluded.expires_at WHERE held.expires_at <= excluded.first_at "
+    "RETURNING integration_id, replay_key) "
     f'INSERT INTO "{SCHEMA}".deliveries (delivery_id, integration_id, workspace_id, provider, delivery_key, '
     "received_at, headers, body, alert_count) "
-    "SELECT d, i, w, p, k, r, h::jsonb, b, c FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], "
-    "%b::text[], %b::timestamptz[], %b::text[], %b::bytea[], %b::int[]) AS t(d, i, w, p, k, r, h, b, c) "
+    "SELECT d, i, w, p, k, r, h::jsonb, b, c FROM t WHERE g IS NULL OR EXISTS "
+    "(SELECT 1 FROM guard WHERE guard.integration_id = t.i AND guard.replay_key = t.g) "
     "ON CONFLICT DO NOTHING RETURNING delivery_id"
 )
+PRUNE_REPLAY_GUARD = (f'DELETE FROM "{SCHEMA}".replay_guard WHERE ctid IN (SELECT ctid FROM "{SCHEMA}".replay_guard '
+                      "WHERE expires_at < now() LIMIT 5000)")
+
+
+async def prune_replay_guard(uow_factory: UnitOfWorkFactory) -> int:
+    """Delete up to 5,000 guard rows past their window (they protect nothing); how many were deleted."""
+    async with uow_factory() as uow:
+        cursor = await (await uow.driver_connection()).execute(PRUNE_REPLAY_GUARD)
+        await uow.commit()
+    return cursor.rowcount
+
+
+class WriterBusy(Exception):
+    """The writer's queue is full: the delivery was not queued (the sender retries, 503)."""
 
 
 @dataclass
@@ -65,19 +102,24 @@ class Delivery:
     headers: dict[str, str]
     body: bytes
     events: list[Envelope[Any]]
+    # The digest of what the sender signed, refused again for `replay_window_s` seconds; None: no check.
+    replay_key: str | None = None
+    replay_window_s: int = 0
     # Made in the webhook's request: its events continue the request's trace (telemetry.py).
     traceparent: str | None = field(default_factory=current_traceparent)
     accepted: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class DeliveryWriter:
-    """Group-commits deliveries. `store` returns True when stored, False for a known repeat."""
+    """Group-commits deliveries. `store` returns True when stored, False for a known repeat or a
+    replay; raises WriterBusy when `max_queue` deliveries already wait."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, linger_s: float = 0.002, max_batch: int = 500) -> None:
+    def __init__(self, uow_factory: UnitOfWorkFactory, linger_s: float = 0.002, max_batch: int = 500,
+                 max_queue: int = 2000) -> None:
         self._uow = uow_factory
         self._linger = linger_s
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=max_queue)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -87,7 +129,10 @@ class DeliveryWriter:
         await cancel_and_wait(self._task)
 
     async def store(self, delivery: Delivery) -> bool:
-        await self._queue.put(delivery)
+        try:
+            self._queue.put_nowait(delivery)
+        except asyncio.QueueFull:
+            raise WriterBusy(f"{self._queue.maxsize} deliveries are already waiting to be stored") from None
         return await delivery.accepted
 
     async def _run(self) -> None:
@@ -105,7 +150,8 @@ class DeliveryWriter:
                     if not d.accepted.done():
                         d.accepted.set_exception(exc)
 
-    async def _write(self, batch: list[Delivery]) -> None:
+    async def _write(self, deliveries: list[Delivery]) -> None:
+        batch = first_of_each_replay(deliveries)  # one statement may take a guard row only once
         async with self._uow() as uow:
             driver = await uow.driver_connection()
             cursor = await driver.execute(
@@ -113,7 +159,7 @@ class DeliveryWriter:
                 [[d.delivery_id for d in batch], [d.integration_id for d in batch], [d.workspace_id for d in batch],
                  [d.provider for d in batch], [d.delivery_key for d in batch], [d.received_at for d in batch],
                  [orjson.dumps(d.headers).decode() for d in batch], [d.body for d in batch],
-                 [len(d.events) for d in batch]],
+                 [len(d.events) for d in batch], [d.replay_key for d in batch], [d.replay_window_s for d in batch]],
                 prepare=True,
             )
             stored = {row[0] for row in await cursor.fetchall()}
@@ -121,6 +167,19 @@ class DeliveryWriter:
                 if d.delivery_id in stored:
                     uow.emit_all(d.events, traceparent=d.traceparent)
             await uow.commit()
-        for d in batch:
+        for d in deliveries:
             if not d.accepted.done():
                 d.accepted.set_result(d.delivery_id in stored)
+
+
+def first_of_each_replay(batch: list[Delivery]) -> list[Delivery]:
+    """The batch without a second delivery of a replay key already in it (answered as a repeat)."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for d in batch:
+        if d.replay_key is not None:
+            if (d.integration_id, d.replay_key) in seen:
+                continue
+            seen.add((d.integration_id, d.replay_key))
+        kept.append(d)
+    return kept

@@ -112,3 +112,16 @@ def test_a_rule_named_test_alert_is_not_a_test_notification() -> None:
 def test_alerts_left_out_by_max_alerts_are_noted() -> None:
     parsed = PROVIDER.parse(make_request({**payload(), "truncatedAlerts": 2}), make_integration("grafana"))
     assert parsed.note == "2 alerts truncated by max_alerts"
+
+
+def test_a_replay_is_recognised_by_what_was_signed() -> None:
+    """Without a timestamp header nothing is fresh: the body names a replay. With one, the signed
+    b"<ts>:" + body does, so a repeat sent later (a new timestamp) is not taken for a replay."""
+    body = make_request(payload()).body
+    plain = make_integration("grafana", "hk", auth="hmac")
+    assert PROVIDER.parse(make_request(body), plain).replay_key == PROVIDER.parse(make_request(body), plain).replay_key
+    bearer = make_integration("grafana", "hk")
+    assert PROVIDER.parse(make_request(body), bearer).replay_key == PROVIDER.parse(make_request(body), plain).replay_key
+    stamped = make_integration("grafana", "hk", auth="hmac", timestamp_header="X-Ts")
+    at = [PROVIDER.parse(make_request(body, {"X-Ts": str(ts)}), stamped).replay_key for ts in (NOW, NOW, NOW + 60)]
+    assert at[0] == at[1] != at[2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -91,3 +92,12 @@ def test_error_bodies_follow_pagerduty() -> None:
     assert PROVIDER.error_body(401, "routing_key does not match")["status"] == "Invalid routing key"
     assert PROVIDER.error_body(500, "boom") == {"status": "error", "message": "Event could not be processed",
                                                 "errors": ["boom"]}
+
+
+@pytest.mark.parametrize("action", ["trigger", "acknowledge", "resolve"])
+def test_the_stored_body_has_the_routing_key_redacted_and_everything_else(action: str) -> None:
+    """The routing key is the credential: the raw copy ingest keeps must not hand it out."""
+    sent = event(action, dedup_key="checkout/errors", client="Grafana")
+    parsed = PROVIDER.parse(make_request(sent), INTEGRATION)
+    assert parsed.stored_body is not None and KEY.encode() not in parsed.stored_body
+    assert json.loads(parsed.stored_body) == {**sent, "routing_key": "[redacted]"}

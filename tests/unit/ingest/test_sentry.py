@@ -75,3 +75,15 @@ def test_production_environment_names_normalize_to_prod(environment: str) -> Non
 def test_request_id_is_the_delivery_key_and_quiet_actions_give_no_alerts() -> None:
     parsed = PROVIDER.parse(make_request(issue_webhook(action="assigned"), {"Request-ID": "abc"}), INTEGRATION)
     assert parsed.alerts == [] and parsed.delivery_key == "abc"
+
+
+def test_a_body_sent_again_with_a_new_request_id_has_the_same_replay_key() -> None:
+    """The signature covers only the body; the Request-ID is not signed, so the body names a replay."""
+    body = make_request(issue_webhook()).body
+    first = PROVIDER.parse(make_request(body, {"Request-ID": "r-1"}), INTEGRATION)
+    replayed = PROVIDER.parse(make_request(body, {"Request-ID": "r-2"}), INTEGRATION)
+    assert first.delivery_key != replayed.delivery_key
+    assert first.replay_key == replayed.replay_key and first.replay_key is not None
+    other = PROVIDER.parse(make_request(issue_webhook(action="resolved"), {"Request-ID": "r-1"}), INTEGRATION)
+    assert other.replay_key != first.replay_key
+    assert PROVIDER.parse(make_request(b"", {"Request-ID": "r-3"}), INTEGRATION).replay_key is not None

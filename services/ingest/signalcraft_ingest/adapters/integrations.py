@@ -1,13 +1,14 @@
 """Which integration a webhook belongs to, from the config view (the `config` topic), with secrets
-decrypted once.
+decrypted once; and catching that view up when a webhook names an integration it does not know.
 
-Reads the in-memory config state it is given; catching the view up with the config topic, when an
-id is not found, is the handler's step.
+Reads the in-memory config state it is given; when to catch up is the handler's step.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from signalcraft_runtime.config_view import ConfigState
@@ -51,4 +52,49 @@ class IntegrationDirectory:
             candidate = self.get(integration_id, provider)
             if hashlib.sha256(candidate.secret.encode()).digest() == wanted:
                 return candidate
-        raise AuthenticationFailed("invalid routing_key")
+        raise UnknownSecret("invalid routing_key")
+
+
+class UnknownSecret(AuthenticationFailed):
+    """No enabled integration has this secret: unknown, as far as this view knows (401)."""
+
+
+class ConfigCatchUp:
+    """Catches the config view up with the topic for webhooks naming what it does not know.
+
+    Many callers share the syncs: at most one runs at a time; `settled` waits for the one running,
+    and `fresh` for one begun after the call (a sync begun earlier may have missed a write made just
+    before the webhook). So a scan of made-up ids costs back-to-back syncs, not one per request, and
+    requests for known integrations never wait for any. Cancelling a caller never cancels a sync.
+    """
+
+    def __init__(self, sync: Callable[[], Awaitable[bool]], is_ready: Callable[[], bool] = lambda: True) -> None:
+        self._sync = sync
+        self._is_ready = is_ready
+        self._running: asyncio.Task[bool] | None = None
+        self.syncs = 0
+
+    async def settled(self) -> None:
+        """Once no sync begun before this call is running."""
+        running = self._running
+        if running is not None and not running.done():
+            await asyncio.wait([running])
+
+    async def fresh(self) -> bool:
+        """After a sync begun after this call. True when it reached the topic's end and the view is
+        complete (ready): only then does "not found" mean the integration does not exist."""
+        before = self._running
+        await self.settled()
+        if self._running is before:  # nobody began one since this call
+            self._running = asyncio.create_task(self._catch_up(), name="config-catch-up")
+        current = self._running
+        assert current is not None
+        await asyncio.wait([current])
+        return current.result()
+
+    async def _catch_up(self) -> bool:
+        self.syncs += 1
+        try:
+            return await self._sync() and self._is_ready()
+        except Exception:  # ConfigView.sync does not raise; any other failure means "not known to be complete"
+            return False

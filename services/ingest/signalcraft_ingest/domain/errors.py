@@ -34,3 +34,21 @@ class ProviderUnavailable(Exception):
 
     Not a WebhookRejected: the sender did nothing wrong.
     """
+
+
+class RateLimited(WebhookRejected):
+    """Over the integration's rate limit (429): retry after `retry_after` seconds."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class TryLater(Exception):
+    """Not refused, not taken now (503 with Retry-After): ingest is at a limit of its own, or cannot
+    yet tell whether the integration exists. Not a WebhookRejected: the sender did nothing wrong."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after

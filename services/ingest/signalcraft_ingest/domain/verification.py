@@ -82,3 +82,12 @@ def verify_freshness(timestamp: str, received_at: datetime, max_skew: int, what:
     skew = abs(received_at.timestamp() - int(timestamp))
     if skew > max_skew:
         raise AuthenticationFailed(f"{what} is {int(skew)} s away from now (limit {max_skew} s)")
+
+
+def signed_digest(message: bytes) -> str:
+    """What a replay of a signed message is recognised by: the SHA-256 of exactly what was signed.
+
+    For senders whose signature covers the body but nothing fresh (Sentry: the body only, its
+    Request-ID is unsigned; Grafana without a timestamp header), so a captured request can be sent
+    again with any new id. The handler refuses the same digest again within the replay window."""
+    return "sha256:" + hashlib.sha256(message).hexdigest()

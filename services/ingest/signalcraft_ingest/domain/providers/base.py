@@ -74,6 +74,13 @@ class ParsedWebhook:
     # A provider-specific 2xx body (PagerDuty's {"status":"success",...}); None -> our default.
     response_body: Mapping[str, Any] | None = None
     note: str | None = None
+    # Replay protection where the signature covers the body but nothing fresh (no signed timestamp
+    # or delivery id): a digest of what was signed. The same signed message again within the replay
+    # window is a replay, answered as a duplicate and not stored (verification.signed_digest).
+    replay_key: str | None = None
+    # The body as it is stored: the request's, unless it carries a secret (PagerDuty's routing_key),
+    # which is redacted first. None -> the request's body.
+    stored_body: bytes | None = None
 
 
 class ProviderContext(Protocol):

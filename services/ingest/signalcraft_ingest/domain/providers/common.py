@@ -29,6 +29,15 @@ def json_object(request: WebhookRequest) -> Mapping[str, Any]:
     return payload
 
 
+REDACTED = "[redacted]"
+
+
+def redacted_body(payload: Mapping[str, Any], secret_fields: tuple[str, ...]) -> bytes:
+    """The JSON body to store, with the values of its top-level secret-bearing fields replaced: the
+    raw copy of a delivery is for audit and replay, and must not hand out the integration's secret."""
+    return orjson.dumps({key: REDACTED if key in secret_fields else value for key, value in payload.items()})
+
+
 def non_empty_text(value: Any) -> str | None:
     """A non-empty string, else None (Alertmanager sends "" for unset URLs)."""
     return value if isinstance(value, str) and value.strip() else None

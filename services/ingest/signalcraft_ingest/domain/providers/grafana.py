@@ -20,6 +20,15 @@ Options (all optional):
                        b"<unix seconds>:" + body, and the timestamp must be within
                        `max_skew_seconds` of the time the request was received.
   max_skew_seconds     default "300".
+  replay_window_seconds  how long the same signed message is refused as a replay (default
+                       SIGNALCRAFT_REPLAY_WINDOW_SECONDS, 24 h).
+
+Replays. Without a timestamp header nothing in the request is fresh: a captured request can be
+sent again as it was. Every Grafana delivery is therefore recognised by the SHA-256 of what was
+signed (b"<timestamp>:" + body, or the body): the same again within the replay window is answered
+200 "duplicate" and not stored. Grafana sends no delivery id, so without a timestamp header an
+identical notification repeated within the window (same alerts, same values) also counts once;
+set "Timestamp header" in Grafana (and `timestamp_header` here) to tell repeats from replays.
   project_labels       default "service,job,namespace,grafana_folder".
   environment_labels   default "env,environment".
   default_project      else "unknown".
@@ -38,7 +47,9 @@ from ..errors import AuthenticationFailed, UnsupportedPayload
 from ..normalize import (
     MAX_DESCRIPTION_LENGTH, MAX_TAGS, MAX_TITLE_LENGTH, as_mapping, clip, normalize_environment, severity_from_word,
 )
-from ..verification import unix_timestamp, verify_authorization, verify_freshness, verify_hex_signature
+from ..verification import (
+    signed_digest, unix_timestamp, verify_authorization, verify_freshness, verify_hex_signature,
+)
 from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest
 from .common import alert_fields, auth_mode, json_object, non_empty_text, truncation_note
 
@@ -69,7 +80,8 @@ class GrafanaProvider:
         test_group = isinstance(payload.get("groupKey"), str) and bool(TEST_GROUP_KEY.match(payload["groupKey"]))
         normalized = [_alert(as_mapping(alert, f"alerts[{index}]"), index, payload, test_group, request, integration)
                       for index, alert in enumerate(alerts)]
-        return ParsedWebhook(alerts=normalized, delivery_key=None, note=truncation_note(payload))
+        return ParsedWebhook(alerts=normalized, delivery_key=None, note=truncation_note(payload),
+                             replay_key=signed_digest(_signed_message(request, integration)))
 
     def error_body(self, status: int, reason: str) -> Mapping[str, Any] | None:
         return None
@@ -78,12 +90,19 @@ class GrafanaProvider:
 def _verify_hmac(request: WebhookRequest, integration: Integration) -> None:
     header = integration.options.get("hmac_header", DEFAULT_HMAC_HEADER)
     timestamp_header = integration.options.get("timestamp_header")
-    message = request.body
     if timestamp_header:
         timestamp = unix_timestamp(request.header(timestamp_header), timestamp_header)
         verify_freshness(timestamp, request.received_at, _max_skew(integration), timestamp_header)
-        message = f"{timestamp}:".encode() + request.body
-    verify_hex_signature(request.header(header), integration.secret, message, header)
+    verify_hex_signature(request.header(header), integration.secret, _signed_message(request, integration), header)
+
+
+def _signed_message(request: WebhookRequest, integration: Integration) -> bytes:
+    """What the HMAC covers: b"<unix seconds>:" + body with a timestamp header, else the body (which
+    is also what a replay is recognised by, whatever the auth mode)."""
+    timestamp_header = integration.options.get("timestamp_header")
+    if timestamp_header and auth_mode(integration, ("bearer", "basic", "hmac", "none"), "bearer") == "hmac":
+        return f"{unix_timestamp(request.header(timestamp_header), timestamp_header)}:".encode() + request.body
+    return request.body
 
 
 def _max_skew(integration: Integration) -> int:

@@ -2,8 +2,9 @@
 shared/fixtures/SIGNATURES.md, "PagerDuty Events API v2".
 
 There is no signature: the body's `routing_key` is the credential, compared in constant time with the
-integration secret. Served at `/webhooks/pagerduty/<integration_id>` and at `/v2/enqueue`, where the
-HTTP layer finds the integration by routing_key. Responses and errors use PagerDuty's shapes so
+integration secret, and redacted from the body ingest stores. Served at
+`/webhooks/pagerduty/<integration_id>` and at `/v2/enqueue`, where the HTTP layer finds the
+integration by routing_key. Responses and errors use PagerDuty's shapes so
 senders that read them (to learn a generated dedup_key, say) keep working.
 
 `event_action`:
@@ -37,7 +38,7 @@ from ..normalize import (
 )
 from ..verification import verify_shared_secret
 from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest
-from .common import UNKNOWN_PROJECT, json_object
+from .common import UNKNOWN_PROJECT, json_object, redacted_body
 
 SOURCE = "pagerduty"
 ACTION_STATUS = {
@@ -80,6 +81,7 @@ class PagerDutyProvider:
         return ParsedWebhook(
             alerts=[alert], delivery_key=None,
             response_body={"status": "success", "message": "Event processed", "dedup_key": dedup_key},
+            stored_body=redacted_body(event, ("routing_key",)),  # the routing_key is the credential
         )
 
     def error_body(self, status: int, reason: str) -> Mapping[str, Any] | None:

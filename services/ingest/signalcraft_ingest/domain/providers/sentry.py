@@ -4,6 +4,11 @@ WebHooks plugin. See shared/fixtures/SIGNATURES.md, "Sentry".
 Authentication: `Sentry-Hook-Signature` (or the legacy `Sentry-App-Signature`) is HMAC-SHA256 of the
 raw body with the integration's client secret, lower-case hex. The legacy plugin signs nothing, so it
 must carry the secret as `?token=` in the webhook URL.
+
+Replays: the signature covers the body and nothing fresh, and the Request-ID that names a delivery
+is not signed. So besides the Request-ID, a delivery is recognised by the SHA-256 of its body: the
+same body again within the replay window (SIGNALCRAFT_REPLAY_WINDOW_SECONDS, or the integration
+option `replay_window_seconds`) is answered 200 "duplicate" and not stored.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from ..normalize import (
     MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, as_mapping, clean_tags, clip, normalize_environment,
     parse_time, require, severity_from_word,
 )
-from ..verification import verify_hex_signature, verify_shared_secret
+from ..verification import signed_digest, verify_hex_signature, verify_shared_secret
 from .base import Integration, ParsedWebhook, ProviderContext, WebhookRequest
 from .common import json_object
 
@@ -52,19 +57,22 @@ class SentryProvider:
         verify_shared_secret(token, integration.secret, "token")
 
     def parse(self, request: WebhookRequest, integration: Integration) -> ParsedWebhook:
-        delivery_key = request.header("request-id")
+        # The signature covers the body only; the Request-ID is not signed, so a captured body sent
+        # again with a new id is recognised by the body's digest (replay_key) instead.
+        delivery_key, replay_key = request.header("request-id"), signed_digest(request.body)
         if not request.body.strip():
             # Sentry sends signed empty bodies on some requests (SIGNATURES.md): nothing to store.
-            return ParsedWebhook(alerts=[], delivery_key=delivery_key, note="empty body")
+            return ParsedWebhook(alerts=[], delivery_key=delivery_key, note="empty body", replay_key=replay_key)
         payload = json_object(request)
         resource = (request.header("sentry-hook-resource") or _infer_resource(payload)).lower()
         if resource in NON_ALERT_RESOURCES:
-            return ParsedWebhook(alerts=[], delivery_key=delivery_key, note=f"{resource} webhook")
+            return ParsedWebhook(alerts=[], delivery_key=delivery_key, note=f"{resource} webhook",
+                                 replay_key=replay_key)
         normalizer = _NORMALIZERS.get(resource)
         if normalizer is None:
             raise UnsupportedPayload(f"unsupported Sentry resource {resource!r}")
         alerts = normalizer(payload, request, integration)
-        return ParsedWebhook(alerts=alerts, delivery_key=delivery_key)
+        return ParsedWebhook(alerts=alerts, delivery_key=delivery_key, replay_key=replay_key)
 
     def error_body(self, status: int, reason: str) -> Mapping[str, Any] | None:
         return None
