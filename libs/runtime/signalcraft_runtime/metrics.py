@@ -20,13 +20,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, disable_created_metrics, generate_latest,
+)
 
 from signalcraft_schemas import Envelope
 
 from .logs import get_logger
 
 log = get_logger(__name__)
+
+# No *_created series: Prometheus has no use for them, and they would double what a scrape carries.
+disable_created_metrics()
 
 # --- ingest ------------------------------------------------------------------------------------
 
