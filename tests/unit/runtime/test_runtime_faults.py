@@ -77,7 +77,7 @@ async def test_the_subscriber_retries_a_failing_batch_instead_of_acking_it() -> 
     stats = ConsumerStats()
     subscribe_batches(broker, ServiceSettings(), "group", ["topic"], process, stats)
     async with TestKafkaBroker(broker, with_real=False) as test_broker:
-        await test_broker.publish_batch(b"a", b"b", topic="topic")
+        await test_broker.publish(b"a", topic="topic")
     assert process.calls == 2 and stats.last_error is not None
 
 
