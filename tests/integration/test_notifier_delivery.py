@@ -1,14 +1,16 @@
 """The notifier's delivery flow against real PostgreSQL and a fake Slack Web API over HTTP.
 
 These pin down what the kill -9 end-to-end test can only hit by chance: a crash after Slack answered
-and before the outcome was committed must not produce a second message.
+and before the outcome was committed must not produce a second message; a second replica does not
+take over a delivery while its owner's lease lives; a rewrite whose message is not recorded finds
+it in the channel, however far back; rewrites of one message coalesce.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -22,15 +24,16 @@ import signalcraft_notifier
 from signalcraft_devstack.fake_slack import FakeSlack, FakeSlackState
 from signalcraft_devstack.ports import free_port
 from signalcraft_notifier.adapters.slack import SlackClient, SlackGateway
-from signalcraft_notifier.domain.delivery import DeliveryBatch
-from signalcraft_notifier.handlers import NotificationDelivery
+from signalcraft_notifier.domain.delivery import DeliveryBatch, SlackCall
+from signalcraft_notifier.domain.pacing import LanePacing, Pacer
+from signalcraft_notifier.handlers import NotificationDelivery, RewriteLane
 from signalcraft_notifier.repository import tables
 from signalcraft_runtime.consumer import SideEffectConsumer
 from signalcraft_runtime.database import create_engine
 from signalcraft_runtime.migrate import upgrade
 from signalcraft_runtime.unit_of_work import UnitOfWorkFactory
 from signalcraft_schemas import Envelope, Severity, decode, encode
-from signalcraft_schemas.events import GroupSnapshot, GroupStatus, NotificationKind, NotificationRequested
+from signalcraft_schemas.events import GroupSnapshot, GroupStatus, NotificationKind, NotificationRequested, SlackReply
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -81,13 +84,33 @@ async def no_sleep(_: float) -> None:
     return None
 
 
+def pacing(lease_s: float = 10.0) -> LanePacing:
+    return LanePacing(lease=timedelta(seconds=lease_s), posts=Pacer(1.0, 5), rewrites=Pacer(50 / 60, 20),
+                      rewrite_interval=timedelta(seconds=0))
+
+
 def notifier_consumer(uow: UnitOfWorkFactory, slack: Callable[[str], SlackClient | None],
                       sleep: Callable[[float], Awaitable[None]],
-                      sync_config: Callable[[], Awaitable[bool]] | None = None) -> SideEffectConsumer[DeliveryBatch]:
+                      sync_config: Callable[[], Awaitable[bool]] | None = None,
+                      owner: str = "replica-a", lease_s: float = 10.0,
+                      api_base_url: str = "") -> SideEffectConsumer[DeliveryBatch]:
     """The notifier's consumer as main.py assembles it, with a given Slack and sleep."""
+    gateway = SlackGateway(slack, sleep=sleep, api_base_url=api_base_url)
     return SideEffectConsumer(group_id="notifier", topics=["notifications.requested"],
-                              handler=NotificationDelivery(SlackGateway(slack, sleep=sleep), sync_config=sync_config),
+                              handler=NotificationDelivery(gateway, uow, owner, pacing(lease_s), sync_config=sync_config),
                               accepts=(NotificationRequested,), uow_factory=uow)
+
+
+def rewrite_lane(uow: UnitOfWorkFactory, slack: Callable[[str], SlackClient | None], owner: str = "replica-a") -> RewriteLane:
+    return RewriteLane(uow, SlackGateway(slack, sleep=no_sleep), owner, pacing(), poll_s=0.01)
+
+
+async def drain(lane: RewriteLane) -> int:
+    """Every rewrite due now, as the lane's loop would do them."""
+    done = 0
+    while (step := await lane.step()) > 0:
+        done += step
+    return done
 
 
 async def test_after_a_crash_between_slack_and_commit_the_message_is_found_not_posted_again(uow, slack) -> None:  # type: ignore[no-untyped-def]
@@ -96,7 +119,8 @@ async def test_after_a_crash_between_slack_and_commit_the_message_is_found_not_p
     env = request(channel)
     client = SlackClient("xoxb-test", base_url)
     # Before the crash: `sending` was committed and Slack accepted the post (with our metadata)...
-    posted = await client.post(channel, "Boom", [], str(env.id))
+    posted = await client.post(SlackCall("chat.postMessage", channel, "Boom", [], group_id=env.data.group.group_id,
+                                         kind="new_group"), str(env.id))
     assert posted.ok
     async with uow() as work:
         await work.connection.execute(text(
@@ -168,6 +192,7 @@ async def test_a_group_opened_and_updated_in_one_batch_is_posted_once_then_rewri
                             workspace_id="ws", key=opened.key, correlation_id="c", occurred_at=T0)
     deliverer = notifier_consumer(uow, lambda _: SlackClient("xoxb-test", base_url), sleep=no_sleep)
     await deliverer.process([record_at(opened, 0), record_at(updated, 1)])
+    assert await drain(rewrite_lane(uow, lambda _: SlackClient("xoxb-test", base_url))) == 1
     [message] = [m for m in state.messages if m["channel"] == channel]
     assert message["updates"] == 1 and "(×9)" in message["text"]
     states = await rows(uow, "SELECT request_id, state, message_ts FROM notifier.deliveries WHERE channel = :c", c=channel)
@@ -194,3 +219,190 @@ async def test_a_workspace_connected_to_slack_a_moment_ago_is_delivered_after_ca
     assert len([m for m in state.messages if m["channel"] == channel]) == 1
     [(status,)] = await rows(uow, "SELECT state FROM notifier.deliveries WHERE request_id = :r", r=env.id)
     assert status == "sent"
+
+
+def follow_up(opened: Envelope[Any], kind: NotificationKind, **group: Any) -> Envelope[Any]:
+    snapshot = opened.data.group.model_copy(update=group)
+    return Envelope.wrap(NotificationRequested(kind=kind, group=snapshot, channel=opened.data.channel, actor="slack:T1/U42"),
+                         workspace_id="ws", key=opened.key, correlation_id="c", occurred_at=T0)
+
+
+async def outbox_events(uow: UnitOfWorkFactory, key: str) -> list[Envelope[Any]]:
+    return [decode(r[0]) for r in await rows(uow, "SELECT payload FROM notifier.outbox WHERE key = :k ORDER BY id", k=key)]
+
+
+async def test_rewrites_of_one_message_coalesce_into_one_chat_update_with_the_latest_state(uow, slack) -> None:  # type: ignore[no-untyped-def]
+    state, base_url = slack
+    channel = f"#c-{secrets.token_hex(3)}"
+    client = lambda _: SlackClient("xoxb-test", base_url)  # noqa: E731
+    opened = request(channel)
+    deliverer = notifier_consumer(uow, client, sleep=no_sleep)
+    await deliverer.process([record_at(opened, 0)])
+    grown = [follow_up(opened, NotificationKind.UPDATED, count=n) for n in (4, 5, 6, 7)]
+    acked = follow_up(opened, NotificationKind.STATE_CHANGED, count=7, status=GroupStatus.ACKNOWLEDGED,
+                      acknowledged_by="slack:T1/U42", acknowledged_at=T0)
+    await deliverer.process([record_at(e, i + 1) for i, e in enumerate([*grown, acked])])
+    assert state.calls["chat.update"] == 0  # handed to the rewrite lane, not waited for
+    assert await drain(rewrite_lane(uow, client)) == 1
+    [message] = [m for m in state.messages if m["channel"] == channel]
+    assert message["updates"] == 1 and message["text"].startswith("Acknowledged: ") and "(×7)" in message["text"]
+    assert "<@U42>" in str(message["blocks"]) and '"signalcraft.unack"' in json_of(message["blocks"])
+    states = await rows(uow, "SELECT state, message_ts FROM notifier.deliveries WHERE channel = :c", c=channel)
+    assert sorted(tuple(r) for r in states) == [("sent", message["ts"])] * 6
+    delivered = [e for e in await outbox_events(uow, opened.key) if e.type == "notification.delivered"]
+    assert sorted(str(e.data.request_id) for e in delivered) == sorted(str(e.id) for e in [opened, *grown, acked])
+
+
+def json_of(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+async def test_a_resolution_whose_message_is_not_recorded_is_found_in_the_channel_beyond_2000_messages(uow, slack) -> None:  # type: ignore[no-untyped-def]
+    """After a crash (or from before our records) the message is looked up by its metadata, page after
+    page back to the group's first alert, and rewritten; never a second top-level message."""
+    state, base_url = slack
+    channel = f"#c-{secrets.token_hex(3)}"
+    client = SlackClient("xoxb-test", base_url)
+    now = datetime.now(UTC)
+    opened = request(channel)
+    opened = Envelope.wrap(opened.data.model_copy(update={"group": opened.data.group.model_copy(update={
+        "first_seen_at": now - timedelta(minutes=1), "last_seen_at": now})}),
+        workspace_id="ws", key=opened.key, correlation_id="c", occurred_at=now)
+    posted = await client.post(SlackCall("chat.postMessage", channel, "Boom", [], group_id=opened.data.group.group_id,
+                                         kind="new_group"), str(opened.id))
+    for n in range(2500):  # a busy channel since: the message is 13 pages of history back
+        state.messages.append({"type": "message", "channel": channel, "ts": state.next_ts(), "text": f"chatter {n}",
+                               "blocks": [], "metadata": None, "thread_ts": None, "updates": 0})
+    resolved = follow_up(opened, NotificationKind.RESOLVED, status=GroupStatus.RESOLVED)
+    await notifier_consumer(uow, lambda _: client, sleep=no_sleep).process([record_at(resolved, 0)])
+    assert await drain(rewrite_lane(uow, lambda _: client)) == 1
+    assert state.calls["conversations.history"] >= 13
+    [message] = [m for m in state.messages if m["channel"] == channel and m["text"] != "" and not
+                 m["text"].startswith("chatter")]
+    assert message["ts"] == posted.ts and message["updates"] == 1 and message["text"].startswith("Resolved: ")
+    assert state.calls["chat.postMessage"] == 1  # the original only
+    [(status,)] = await rows(uow, "SELECT state FROM notifier.deliveries WHERE request_id = :r", r=resolved.id)
+    assert status == "sent"
+    [(ts,)] = await rows(uow, "SELECT message_ts FROM notifier.group_messages WHERE group_id = :g", g=opened.data.group.group_id)
+    assert ts == posted.ts  # remembered: the next rewrite needs no search
+
+
+async def test_a_rewrite_whose_message_never_was_fails_visibly_and_posts_nothing(uow, slack) -> None:  # type: ignore[no-untyped-def]
+    state, base_url = slack
+    channel = f"#c-{secrets.token_hex(3)}"
+    client = lambda _: SlackClient("xoxb-test", base_url)  # noqa: E731
+    resolved = follow_up(request(channel), NotificationKind.RESOLVED, status=GroupStatus.RESOLVED)
+    await notifier_consumer(uow, client, sleep=no_sleep).process([record_at(resolved, 0)])
+    await drain(rewrite_lane(uow, client))
+    assert [m for m in state.messages if m["channel"] == channel] == []
+    [(status, error)] = await rows(uow, "SELECT state, last_error FROM notifier.deliveries WHERE request_id = :r",
+                                   r=resolved.id)
+    assert (status, error) == ("failed", "original_message_missing")
+    [failed] = await outbox_events(uow, resolved.key)
+    assert failed.type == "notification.failed" and failed.data.request_id == resolved.id
+
+
+async def test_a_second_replica_does_not_take_over_a_delivery_while_its_owners_lease_lives(uow, slack) -> None:  # type: ignore[no-untyped-def]
+    """Replica B started the delivery and posted; replica A gets the same record in a rebalance
+    overlap. A waits for B's lease, then takes over and finds B's post instead of posting again."""
+    state, base_url = slack
+    channel = f"#c-{secrets.token_hex(3)}"
+    client = SlackClient("xoxb-test", base_url)
+    env = request(channel)
+    async with uow() as work:
+        await work.connection.execute(text(
+            "INSERT INTO notifier.deliveries (request_id, workspace_id, group_id, kind, channel, state, attempts, "
+            "started_at, owner, lease_until) VALUES (:r, 'ws', :g, 'new_group', :c, 'sending', 0, now(), 'replica-b', "
+            "now() + interval '1.5 seconds')"), {"r": env.id, "g": env.data.group.group_id, "c": channel})
+        await work.commit()
+    await client.post(SlackCall("chat.postMessage", channel, "Boom", [], group_id=env.data.group.group_id,
+                                kind="new_group"), str(env.id))  # B's post, whose outcome B never recorded
+    started = __import__("time").monotonic()
+    await notifier_consumer(uow, lambda _: client, sleep=no_sleep, owner="replica-a").process([record(env)])
+    assert __import__("time").monotonic() - started >= 1.0  # waited for the lease to run out
+    assert len([m for m in state.messages if m["channel"] == channel]) == 1
+    [(status, owner)] = await rows(uow, "SELECT state, owner FROM notifier.deliveries WHERE request_id = :r", r=env.id)
+    assert (status, owner) == ("sent", "replica-a")
+
+
+async def test_a_delivery_its_owner_finishes_meanwhile_is_left_to_it(uow, slack) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    state, base_url = slack
+    channel = f"#c-{secrets.token_hex(3)}"
+    env = request(channel)
+    async with uow() as work:
+        await work.connection.execute(text(
+            "INSERT INTO notifier.deliveries (request_id, workspace_id, group_id, kind, channel, state, attempts, "
+            "started_at, owner, lease_until) VALUES (:r, 'ws', :g, 'new_group', :c, 'sending', 0, now(), 'replica-b', "
+            "now() + interval '30 seconds')"), {"r": env.id, "g": env.data.group.group_id, "c": channel})
+        await work.commit()
+
+    async def b_finishes() -> None:
+        await asyncio.sleep(0.8)
+        async with uow() as work:
+            await work.connection.execute(text("UPDATE notifier.deliveries SET state = 'sent', message_ts = '1.1' "
+                                               "WHERE request_id = :r"), {"r": env.id})
+            await work.commit()
+
+    finishing = asyncio.create_task(b_finishes())
+    await notifier_consumer(uow, lambda _: SlackClient("xoxb-test", base_url), sleep=no_sleep).process([record(env)])
+    await finishing
+    assert [m for m in state.messages if m["channel"] == channel] == []  # A posted nothing
+    assert await outbox_events(uow, env.key) == []  # and told nothing: B's result is B's
+
+
+async def test_a_refused_click_is_answered_ephemerally_on_its_response_url(uow, slack) -> None:  # type: ignore[no-untyped-def]
+    state, base_url = slack
+    origin = base_url.removesuffix("/api/")
+    group = request("#c").data.group
+    rejected = Envelope.wrap(NotificationRequested(
+        kind=NotificationKind.COMMAND_REJECTED, group=group, channel="#c", reason="already_resolved",
+        reply_to=SlackReply(response_url=f"{origin}/actions/T1/1/abc", channel="C1", user="U42")),
+        workspace_id="ws", key=group.group_key, correlation_id="c", occurred_at=T0)
+    await notifier_consumer(uow, lambda _: SlackClient("xoxb-test", base_url), sleep=no_sleep,
+                            api_base_url=base_url).process([record(rejected)])
+    [answer] = state.responses
+    assert answer["path"] == "/actions/T1/1/abc"
+    assert answer["body"]["response_type"] == "ephemeral" and "already resolved" in answer["body"]["text"]
+    [(status,)] = await rows(uow, "SELECT state FROM notifier.deliveries WHERE request_id = :r", r=rejected.id)
+    assert status == "sent" and state.messages == []
+    # Anywhere else than Slack's hooks (or the Slack we are configured with) is never called.
+    elsewhere = rejected.data.model_copy(update={"reply_to": SlackReply(response_url="http://169.254.169.254/x")})
+    other = Envelope.wrap(elsewhere, workspace_id="ws", key=group.group_key, correlation_id="c", occurred_at=T0)
+    await notifier_consumer(uow, lambda _: SlackClient("xoxb-test", base_url), sleep=no_sleep,
+                            api_base_url=base_url).process([record(other)])
+    [(status, error)] = await rows(uow, "SELECT state, last_error FROM notifier.deliveries WHERE request_id = :r",
+                                   r=other.id)
+    assert (status, error) == ("failed", "response_url_not_allowed") and len(state.responses) == 1
+
+
+async def test_a_thread_reply_posted_before_a_crash_is_found_in_its_thread_not_posted_again(uow, slack) -> None:  # type: ignore[no-untyped-def]
+    """A reopen's reply is not broadcast, so it is not in the channel's history: it is looked for in
+    the thread (conversations.replies)."""
+    state, base_url = slack
+    channel = f"#c-{secrets.token_hex(3)}"
+    client = SlackClient("xoxb-test", base_url)
+    opened = request(channel)
+    deliverer = notifier_consumer(uow, lambda _: client, sleep=no_sleep)
+    await deliverer.process([record_at(opened, 0)])
+    [original] = [m for m in state.messages if m["channel"] == channel]
+    reopened = follow_up(opened, NotificationKind.REOPENED, reopen_count=1)
+    reopened = Envelope.wrap(reopened.data.model_copy(update={"flap_count": 1}), workspace_id="ws", key=opened.key,
+                             correlation_id="c", occurred_at=T0)
+    reply = await client.post(SlackCall("chat.postMessage", channel, "Reopened", [], thread_ts=original["ts"],
+                                        group_id=opened.data.group.group_id, kind="reopened"), str(reopened.id))
+    async with uow() as work:  # ...and then kill -9, before the outcome was recorded
+        await work.connection.execute(text(
+            "INSERT INTO notifier.deliveries (request_id, workspace_id, group_id, kind, channel, state, attempts, started_at) "
+            "VALUES (:r, 'ws', :g, 'reopened', :c, 'sending', 0, now())"),
+            {"r": reopened.id, "g": opened.data.group.group_id, "c": channel})
+        await work.commit()
+    await deliverer.process([record_at(reopened, 1)])
+    replies = [m for m in state.messages if m["channel"] == channel and m["thread_ts"] == original["ts"]]
+    assert [m["ts"] for m in replies] == [reply.ts] and state.calls["conversations.replies"] >= 1
+    [(status, ts)] = await rows(uow, "SELECT state, message_ts FROM notifier.deliveries WHERE request_id = :r",
+                                r=reopened.id)
+    assert (status, ts) == ("sent", reply.ts)

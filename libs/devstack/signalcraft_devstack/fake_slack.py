@@ -1,7 +1,7 @@
 """A local stand-in for the Slack Web API, over real HTTP, for tests and the embedded demo.
 
 slack-sdk's AsyncWebClient is pointed at it with `base_url`. It implements what SignalCraft calls
-(chat.postMessage with message metadata, chat.update, conversations.history with cursor pagination,
+(chat.postMessage with message metadata, chat.update, conversations.history and .replies with cursor pagination,
 auth.test, and the `response_url` of an interaction) with Slack's response shapes and errors
 (invalid_auth, channel_not_found, 429 + Retry-After, optional per-method rate limits), plus a
 `/_fake/` API for tests to read what was posted and answered and to inject failures.
@@ -155,7 +155,8 @@ class FakeSlack:
             await asyncio.sleep(self.state.delay_s)
         message = {"type": "message", "channel": channel, "ts": self.state.next_ts(), "text": args.get("text", ""),
                    "blocks": args.get("blocks") or [], "metadata": args.get("metadata"),
-                   "thread_ts": args.get("thread_ts"), "received_at": time.time(), "updates": 0}
+                   "thread_ts": args.get("thread_ts"), "reply_broadcast": _truthy(args.get("reply_broadcast")),
+                   "received_at": time.time(), "updates": 0}
         self.state.messages.append(message)
         self.state.persist({"op": "post", "message": message})
         return web.json_response({"ok": True, "channel": channel, "ts": message["ts"],
@@ -180,11 +181,27 @@ class FakeSlack:
             return refused
         oldest = float(args.get("oldest") or 0)
         with_metadata = _truthy(args.get("include_all_metadata"))
+        # Newest first, as Slack pages them; a thread reply is in the channel's history only if broadcast.
+        matching = [m for m in reversed(self.state.messages) if m["channel"] == channel and float(m["ts"]) >= oldest
+                    and (not m.get("thread_ts") or m.get("reply_broadcast"))]
+        return self._page(matching, args, with_metadata)
+
+    async def replies(self, request: web.Request) -> web.Response:
+        """conversations.replies: a thread's parent and replies, oldest first, paged like history."""
+        args = await self._args(request)
+        channel, parent = args.get("channel"), args.get("ts")
+        if (refused := self._check(request, "conversations.replies", channel)) is not None:
+            return refused
+        oldest = float(args.get("oldest") or 0)
+        thread = [m for m in self.state.messages if m["channel"] == channel
+                  and (m["ts"] == parent or m.get("thread_ts") == parent) and float(m["ts"]) >= oldest]
+        if not any(m["ts"] == parent for m in self.state.messages if m["channel"] == channel):
+            return web.json_response({"ok": False, "error": "thread_not_found"})
+        return self._page(thread, args, _truthy(args.get("include_all_metadata")))
+
+    def _page(self, matching: list[dict[str, Any]], args: dict[str, Any], with_metadata: bool) -> web.Response:
         limit = max(1, min(int(args.get("limit") or 100), HISTORY_PAGE_MAX))
         start = _cursor_offset(args.get("cursor"))
-        # Newest first, as Slack pages them; thread replies are not in a channel's history unless
-        # broadcast, but ours carry metadata too, and finding them is what a crash lookup needs.
-        matching = [m for m in reversed(self.state.messages) if m["channel"] == channel and float(m["ts"]) >= oldest]
         page = matching[start:start + limit]
         found = [{k: v for k, v in m.items()
                   if k in ("type", "ts", "text", "thread_ts") or (k == "metadata" and with_metadata)} for m in page]
@@ -254,6 +271,7 @@ class FakeSlack:
             web.post("/api/chat.postMessage", self.post_message),
             web.post("/api/chat.update", self.update),
             web.route("*", "/api/conversations.history", self.history),
+            web.route("*", "/api/conversations.replies", self.replies),
             web.route("*", "/api/auth.test", self.auth_test),
             web.post("/actions/{tail:.+}", self.respond),
             web.get("/_fake/messages", self.list_messages),

@@ -1,43 +1,65 @@
 """Delivering notification requests to Slack, at most once per request, every attempt recorded.
 
-The runtime's SideEffectConsumer runs this per polled batch: (1) `begin` commits a `sending` row for
-each new request; (2) `act` calls Slack, retrying as the error says; (3) `finish`, in one transaction,
-claims the events (inbox), records outcomes and attempts, emits NotificationDelivered /
-NotificationFailed. A crash between (2) and (3) leaves `sending`: on redelivery we look in the channel
-for the message carrying this request id (Slack message metadata) before posting again, so a kill -9
-does not produce a second message.
+Two lanes, so that no first notification ever waits behind a rewrite of another message.
+
+`NotificationDelivery` runs per polled batch on the runtime's SideEffectConsumer: (1) `begin` commits
+a `sending` row for each new request, owned by this replica under a lease; (2) `act` posts first
+notifications (criticals first), answers refused clicks and posts thread replies (paced per
+channel, first notifications never held back), in order per group and concurrently across groups,
+renewing its leases meanwhile; (3) `finish`, in one transaction, claims the events (inbox), records
+outcomes and attempts, emits NotificationDelivered / NotificationFailed, and hands every rewrite to
+the rewrite lane: per group only the batch's latest state.
+
+`RewriteLane` rewrites each group's one message in place at its own pace: at most once per message
+per interval and under Slack's Tier 3 limit per workspace; rewrites queued meanwhile coalesce.
+
+A crash between (2) and (3) leaves `sending`: on redelivery we look in the channel (or thread) for
+the message carrying this request id (Slack message metadata) before posting again, so a kill -9
+does not produce a second message. Another replica's `sending` rows (a rebalance overlap) are waited
+for until they are finished or their lease has run out.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
 from signalcraft_runtime.clock import utcnow
 from signalcraft_runtime.logs import get_logger
 from signalcraft_runtime.telemetry import within
-from signalcraft_runtime.unit_of_work import UnitOfWork
+from signalcraft_runtime.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from signalcraft_schemas import Envelope
 
 from .domain.delivery import (
-    NOT_CONNECTED, ORIGINAL_MISSING, DeliveryBatch, GroupMessage, Outcome, Pending, SlackCall, is_finished,
-    may_have_posted_before, needs_original, original_of, plan_call, posted_original, result_event,
-    search_posted_since, settled,
+    NO_REPLY_URL, NOT_CONNECTED, DeliveryBatch, Ephemeral, GroupMessage, Lane, Outcome, Pending, SlackCall,
+    coalesced_rewrites, handed_over, is_finished, lane_of, may_have_posted_before, needs_original, original_of,
+    plan_ephemeral, plan_post, plan_rewrite, posted_original, priority, result_event, search_posted_since, settled,
 )
-from .repository import DeliveryRepository, DeliveryState
+from .domain.pacing import LanePacing
+from .domain.rewrites import WAIT_FOR_FIRST_POST, QueuedRewrite, Step, first_due, next_due, next_step, not_found, \
+    results, search_from
+from .repository import DeliveryRepository, DeliveryState, RewriteRepository
 
 log = get_logger(__name__)
+IN_FLIGHT_POLL_S = 0.5
+WAKE_AFTER_COMMIT_S = 0.05  # the batch's transaction commits just after `finish` returns
 
 
 class WorkspaceSlackPort(Protocol):
     """One workspace's Slack: calls retried as Slack's error says, every attempt in the outcome."""
 
-    async def find_posted(self, channel: str, request_id: str, since: datetime) -> str | None: ...
+    async def find_posted(self, call: SlackCall, request_id: str, since: datetime) -> str | None: ...
+
+    async def find_group_message(self, channel: str, group_id: str, since: datetime) -> str | None: ...
 
     async def send(self, call: SlackCall, request_id: str) -> Outcome: ...
+
+    async def respond(self, ephemeral: Ephemeral) -> Outcome: ...
 
 
 class SlackPort(Protocol):
@@ -52,42 +74,101 @@ class NotificationDelivery:
     """The notifier's side-effect handler: two transactions per batch in all, Slack calls between
     them, in order per group key and concurrently across keys."""
 
-    def __init__(self, slack: SlackPort, concurrency: int = 8,
-                 sync_config: Callable[[], Awaitable[bool]] | None = None) -> None:
-        self._slack = slack
+    def __init__(self, slack: SlackPort, uow: UnitOfWorkFactory, owner: str, pacing: LanePacing,
+                 concurrency: int = 8, sync_config: Callable[[], Awaitable[bool]] | None = None,
+                 rewrites_queued: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._slack, self._uow, self._owner, self._pacing = slack, uow, owner, pacing
         self._gate = asyncio.Semaphore(concurrency)
         self._sync_config = sync_config
+        self._rewrites_queued = rewrites_queued
+        self._clock = clock
 
     async def begin(self, uow: UnitOfWork, envelopes: list[Envelope[Any]]) -> DeliveryBatch:
-        """Record `sending` for requests seen for the first time; claim and leave out the finished ones."""
+        """Record `sending` (ours, leased) for new requests and take over our own or abandoned ones;
+        leave out the finished ones, and set aside those another replica is sending right now."""
         now, repo = utcnow(), DeliveryRepository(uow.connection)
         known = await repo.states([e.id for e in envelopes])
         finished = {e.id for e in envelopes if e.id in known and is_finished(known[e.id].state)}
         await uow.claim(list(finished))
-        await repo.start([e for e in envelopes if e.id not in known], now)
-        pending = [_pending(e, known.get(e.id), now) for e in envelopes if e.id not in finished]
+        lease_until = now + self._pacing.lease
+        mine = await repo.start([e for e in envelopes if e.id not in known], now, self._owner, lease_until)
+        mine |= await repo.take_over([i for i in known if i not in finished], self._owner, now, lease_until)
+        pending = [_pending(e, known.get(e.id), now) for e in envelopes if e.id in mine]
+        in_flight = [e for e in envelopes if e.id not in mine and e.id not in finished]
         originals = await repo.group_messages({p.request.group.group_id for p in pending if needs_original(p.request)})
-        return DeliveryBatch(pending, originals)
+        return DeliveryBatch(pending, originals, in_flight)
 
     async def act(self, batch: DeliveryBatch) -> None:
-        """Outside any transaction: every request's Slack call."""
+        """Outside any transaction: every post, answer and reply of the batch, first notifications first."""
+        await self._wait_for_other_replicas(batch)
         if self._sync_config is not None and any(self._slack.workspace(p.env.workspace_id) is None
                                                  for p in batch.pending):
             await self._sync_config()  # Slack connected a moment ago: the config view may trail that write
+        for p in batch.pending:
+            p.lane = lane_of(p.request, original_of(p.request, batch.originals))
         by_key: dict[str, list[Pending]] = {}
         for p in batch.pending:
-            by_key.setdefault(p.env.key, []).append(p)
-        await asyncio.gather(*(self._send_in_order(items, batch.originals) for items in by_key.values()))
+            if p.lane != Lane.REWRITE:
+                by_key.setdefault(p.env.key, []).append(p)
+        ordered = sorted(by_key.values(), key=lambda items: min(priority(p) for p in items))
+        async with self._leases_kept([p.env.id for p in batch.pending]):
+            await asyncio.gather(*(self._send_in_order(items, batch.originals) for items in ordered))
+
+    async def _wait_for_other_replicas(self, batch: DeliveryBatch) -> None:
+        """Requests another replica is sending: wait until it has finished them (nothing to do) or
+        its lease has run out (take them over, looking for its post before posting)."""
+        while batch.in_flight:
+            await asyncio.sleep(IN_FLIGHT_POLL_S)
+            async with self._uow() as uow:
+                now, repo = utcnow(), DeliveryRepository(uow.connection)
+                ids = [e.id for e in batch.in_flight]
+                known = await repo.states(ids)
+                taken = await repo.take_over(ids, self._owner, now, now + self._pacing.lease)
+                batch.originals.update(await repo.group_messages({e.data.group.group_id for e in batch.in_flight}))
+                await uow.commit()
+            batch.pending += [_pending(e, known.get(e.id), now) for e in batch.in_flight if e.id in taken]
+            batch.in_flight = [e for e in batch.in_flight if e.id not in taken and e.id in known
+                               and not is_finished(known[e.id].state)]
+
+    @asynccontextmanager
+    async def _leases_kept(self, request_ids: list[UUID]) -> AsyncIterator[None]:
+        """Renews this batch's leases while its Slack calls run (they may wait out rate limits)."""
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self._pacing.lease.total_seconds() / 3)
+                with suppress(Exception):  # a missed renewal costs nothing while the lease still runs
+                    async with self._uow() as uow:
+                        await DeliveryRepository(uow.connection).renew(request_ids, self._owner,
+                                                                       utcnow() + self._pacing.lease)
+                        await uow.commit()
+
+        renewing = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            with suppress(asyncio.CancelledError):
+                await renewing
 
     async def _send_in_order(self, items: list[Pending], originals: dict[UUID, GroupMessage]) -> None:
         for p in items:
+            await self._pace(p)
             async with self._gate, within(p.env.id):  # its Slack calls: children of its consumer span
                 slack = self._slack.workspace(p.env.workspace_id)
                 p.outcome = (Outcome(ok=False, error=NOT_CONNECTED) if slack is None
                              else await self._send_visibly(slack, p, originals))
             posted = posted_original(p)
-            if posted is not None:  # what the group's later requests of this batch update or reply to
+            if posted is not None:  # what the group's later requests of this batch reply to
                 originals[p.request.group.group_id] = posted
+
+    async def _pace(self, p: Pending) -> None:
+        """About one post per second per channel: a first notification goes at once (and counts),
+        a thread reply waits its turn."""
+        if p.lane == Lane.FIRST:
+            self._pacing.posts.take(p.request.channel, self._clock())
+        elif p.lane == Lane.REPLY:
+            await asyncio.sleep(self._pacing.posts.wait_and_take(p.request.channel, self._clock()))
 
     async def _send_visibly(self, slack: WorkspaceSlackPort, p: Pending, originals: dict[UUID, GroupMessage]) -> Outcome:
         try:
@@ -97,26 +178,118 @@ class NotificationDelivery:
             return Outcome(ok=False, error=f"internal_error: {type(exc).__name__}")
 
     async def send_one(self, slack: WorkspaceSlackPort, p: Pending, originals: dict[UUID, GroupMessage]) -> Outcome:
-        original = original_of(p.request, originals)
-        call = plan_call(p.request, original)
+        if p.lane == Lane.EPHEMERAL:
+            ephemeral = plan_ephemeral(p.request)
+            return await slack.respond(ephemeral) if ephemeral else Outcome(ok=False, error=NO_REPLY_URL)
+        call = plan_post(p.request, p.env.workspace_id, original_of(p.request, originals))
         if may_have_posted_before(p):
-            found = await slack.find_posted(p.request.channel, str(p.env.id), since=search_posted_since(p.started_at))
+            found = await slack.find_posted(call, str(p.env.id), since=search_posted_since(p.started_at))
             if found:
                 log.info("found the message posted before a crash; not posting again", request_id=str(p.env.id))
                 return Outcome(ok=True, ts=found)
-        if call is None:
-            return Outcome(ok=False, error=ORIGINAL_MISSING)
-        return settled(await slack.send(call, str(p.env.id)), original)
+        return await slack.send(call, str(p.env.id))
 
     async def finish(self, uow: UnitOfWork, batch: DeliveryBatch) -> None:
-        """Every outcome, attempt and resulting event of the batch, in one transaction."""
+        """Every outcome, attempt and resulting event of the batch, and its rewrites, in one transaction."""
         now, repo = utcnow(), DeliveryRepository(uow.connection)
         await uow.claim([p.env.id for p in batch.pending])
-        await repo.record_outcomes(batch.pending, now)
+        sent = [p for p in batch.pending if not handed_over(p)]
+        recorded = await repo.record_outcomes(sent, now, self._owner)
         await repo.remember_group_messages(
-            [(p.request.group.group_id, m) for p in batch.pending if (m := posted_original(p)) is not None])
-        for p in batch.pending:
+            [(p.request.group.group_id, m) for p in sent if p.env.id in recorded and (m := posted_original(p))])
+        await self._queue_rewrites(repo, batch, now)
+        for p in sent:
+            if p.env.id not in recorded:
+                continue  # taken over by another replica meanwhile: its outcome is the new owner's to tell
             if p.outcome is not None and not p.outcome.ok:
                 log.warning("notification failed", request_id=str(p.env.id), error=p.outcome.error,
                             channel=p.request.channel)
             uow.emit(result_event(p, now))
+
+    async def _queue_rewrites(self, repo: DeliveryRepository, batch: DeliveryBatch, now: datetime) -> None:
+        coalesced = coalesced_rewrites(batch.pending)
+        last = await repo.last_rewrites({r.group_id for r in coalesced})
+        due = [(r, first_due(now, last.get(r.group_id), self._pacing.rewrite_interval)) for r in coalesced]
+        await repo.queue_rewrites(due, [p.env.id for p in batch.pending if handed_over(p)], self._owner)
+        if coalesced and self._rewrites_queued is not None:
+            asyncio.get_running_loop().call_later(WAKE_AFTER_COMMIT_S, self._rewrites_queued)
+
+
+class RewriteLane:
+    """Rewrites each group's one message as its state stands, at most once per message per
+    interval and under Slack's Tier 3 limit per workspace; replicas share the queue (leases)."""
+
+    def __init__(self, uow: UnitOfWorkFactory, slack: SlackPort, owner: str, pacing: LanePacing,
+                 concurrency: int = 8, batch: int = 50, poll_s: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._uow, self._slack, self._owner, self._pacing = uow, slack, owner, pacing
+        self._gate = asyncio.Semaphore(concurrency)
+        self._batch, self._poll_s, self._clock = batch, poll_s, clock
+        self._woken = asyncio.Event()
+        self._more = False
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def step(self) -> int:
+        """Wait for queued rewrites (or poll for due ones), then do every due one; returns how many."""
+        if not self._more:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), self._poll_s)
+        self._woken.clear()
+        now = utcnow()
+        async with self._uow() as uow:
+            claimed = await RewriteRepository(uow.connection).claim_due(now, self._owner, now + self._pacing.lease,
+                                                                        self._batch)
+            await uow.commit()
+        self._more = len(claimed) == self._batch
+        await asyncio.gather(*(self._rewrite_visibly(q) for q in claimed))
+        return len(claimed)
+
+    async def _rewrite_visibly(self, queued: QueuedRewrite) -> None:
+        try:
+            await self.rewrite(queued)
+        except Exception:  # a lookup or the database failed: try again shortly (the lease covers a crash)
+            log.exception("rewrite postponed after an error", group_id=str(queued.group_id))
+            with suppress(Exception):
+                await self._postpone(queued, timedelta(seconds=5))
+
+    async def rewrite(self, queued: QueuedRewrite) -> None:
+        slack = self._slack.workspace(queued.workspace_id)
+        wait = self._pacing.rewrites.delay(queued.workspace_id, self._clock()) if slack is not None else 0.0
+        if slack is not None and (wait > 0 or next_step(queued) == Step.WAIT):  # not its turn, or being posted
+            await self._postpone(queued, timedelta(seconds=wait) if wait > 0 else WAIT_FOR_FIRST_POST)
+            return
+        if slack is not None:  # spent before any await: the other rewrites of this claim see it
+            self._pacing.rewrites.take(queued.workspace_id, self._clock())
+        async with self._gate, within(queued.env.id):
+            outcome = await self._outcome(slack, queued)
+        now = utcnow()
+        async with self._uow() as uow:
+            if await RewriteRepository(uow.connection).complete(queued, outcome, self._owner, now,
+                                                                next_due(now, self._pacing.rewrite_interval)):
+                uow.emit_all(results(queued, outcome, now))
+                await uow.commit()
+        if not outcome.ok:
+            log.warning("rewrite failed", group_id=str(queued.group_id), error=outcome.error)
+
+    async def _outcome(self, slack: WorkspaceSlackPort | None, queued: QueuedRewrite) -> Outcome:
+        if slack is None:
+            return Outcome(ok=False, error=NOT_CONNECTED)
+        original = queued.original or await self._look_up(slack, queued)
+        if original is None:
+            return not_found()
+        call = plan_rewrite(queued.request, queued.workspace_id, original)
+        return settled(await slack.send(call, str(queued.env.id)), original)
+
+    async def _look_up(self, slack: WorkspaceSlackPort, queued: QueuedRewrite) -> GroupMessage | None:
+        """The group's message is not recorded (a crash, or older than our records): find it in the channel."""
+        channel = queued.request.channel
+        ts = await slack.find_group_message(channel, str(queued.group_id), since=search_from(queued))
+        return GroupMessage(channel, ts) if ts else None
+
+    async def _postpone(self, queued: QueuedRewrite, wait: timedelta) -> None:
+        async with self._uow() as uow:
+            await RewriteRepository(uow.connection).postpone(queued.group_id, self._owner, utcnow() + wait)
+            await uow.commit()
+

@@ -1,22 +1,32 @@
-"""The notifier's tables: a delivery per request (sending | sent | failed), every Slack attempt, and
-each group's original message (which updates rewrite and escalations reply to)."""
+"""The notifier's tables: a delivery per request (sending | sent | failed | queued), every Slack
+attempt, each group's original message (which rewrites edit and replies thread under), and the
+rewrite lane's queue (the latest state of each group's message, waiting for its chat.update).
+
+A `sending` delivery has an owner (a replica) and a lease, renewed while its Slack call runs: no
+other replica takes it over while the lease lives, so a rebalance overlap cannot post twice.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, DateTime, Float, Integer, Table, Text, Uuid, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    BigInteger, Column, DateTime, Float, Integer, LargeBinary, Table, Text, Uuid, bindparam, delete, func, or_, select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from signalcraft_runtime.database import ServiceTables
-from signalcraft_schemas import Envelope
+from signalcraft_schemas import Envelope, decode, encode
+from signalcraft_schemas.events import NotificationKind
 
-from .domain.delivery import FAILED, SENDING, SENT, GroupMessage, Pending
+from .domain.delivery import FAILED, QUEUED, SENDING, SENT, GroupMessage, Outcome, Pending, Rewrite
+from .domain.rewrites import Answered, QueuedRewrite
 
 SCHEMA = "notifier"
 tables = ServiceTables(SCHEMA)
@@ -28,6 +38,7 @@ deliveries = Table(
     Column("message_ts", Text), Column("attempts", Integer, nullable=False),
     Column("last_error", Text), Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    Column("owner", Text), Column("lease_until", DateTime(timezone=True)),
 )
 attempts_table = Table(
     "attempts", tables.metadata,
@@ -39,7 +50,15 @@ attempts_table = Table(
 group_messages = Table(
     "group_messages", tables.metadata,
     Column("group_id", Uuid, primary_key=True), Column("channel", Text, nullable=False),
-    Column("message_ts", Text, nullable=False),
+    Column("message_ts", Text, nullable=False), Column("last_rewrite_at", DateTime(timezone=True)),
+)
+rewrites = Table(
+    "rewrites", tables.metadata,
+    Column("group_id", Uuid, primary_key=True), Column("workspace_id", Text, nullable=False),
+    Column("request", LargeBinary, nullable=False),  # the latest request (encoded envelope)
+    Column("request_ids", ARRAY(Uuid), nullable=False),  # requests answered by the rewrite
+    Column("version", BigInteger, nullable=False), Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("owner", Text), Column("lease_until", DateTime(timezone=True)),
 )
 
 
@@ -47,6 +66,13 @@ group_messages = Table(
 class DeliveryState:
     state: str
     started_at: datetime
+    owner: str | None = None
+    lease_until: datetime | None = None
+
+
+def _attempt_rows(request_id: UUID, outcome: Outcome) -> list[dict[str, Any]]:
+    return [{"request_id": request_id, "attempt": a.number, "method": a.method, "outcome": a.outcome, "error": a.error,
+             "http_status": a.http_status, "latency_ms": a.latency_ms, "at": a.at} for a in outcome.attempts]
 
 
 class DeliveryRepository:
@@ -55,40 +81,174 @@ class DeliveryRepository:
 
     async def states(self, request_ids: Sequence[UUID]) -> dict[UUID, DeliveryState]:
         rows = await self._conn.execute(
-            select(deliveries.c.request_id, deliveries.c.state, deliveries.c.started_at)
-            .where(deliveries.c.request_id.in_(list(request_ids))))
-        return {r.request_id: DeliveryState(str(r.state), r.started_at) for r in rows}
+            select(deliveries.c.request_id, deliveries.c.state, deliveries.c.started_at, deliveries.c.owner,
+                   deliveries.c.lease_until).where(deliveries.c.request_id.in_(list(request_ids))))
+        return {r.request_id: DeliveryState(str(r.state), r.started_at, r.owner, r.lease_until) for r in rows}
 
-    async def start(self, requests: Sequence[Envelope[Any]], now: datetime) -> None:
-        """Record `sending` for requests seen for the first time."""
+    async def start(self, requests: Sequence[Envelope[Any]], now: datetime, owner: str,
+                    lease_until: datetime) -> set[UUID]:
+        """Record `sending` for requests seen for the first time; returns those this replica started
+        (another replica may have started some a moment before)."""
         if not requests:
-            return
-        await self._conn.execute(deliveries.insert(), [
+            return set()
+        rows = await self._conn.execute(insert(deliveries).on_conflict_do_nothing().returning(deliveries.c.request_id), [
             {"request_id": e.id, "workspace_id": e.workspace_id, "group_id": e.data.group.group_id,
              "kind": e.data.kind.value, "channel": e.data.channel, "state": SENDING, "attempts": 0,
-             "started_at": now} for e in requests])
+             "started_at": now, "owner": owner, "lease_until": lease_until} for e in requests])
+        return {r.request_id for r in rows}
 
-    async def group_messages(self, group_ids: set[UUID]) -> dict[UUID, GroupMessage]:
+    async def take_over(self, request_ids: Collection[UUID], owner: str, now: datetime,
+                        lease_until: datetime) -> set[UUID]:
+        """Take `sending` deliveries that are ours or whose owner's lease has run out."""
+        if not request_ids:
+            return set()
+        rows = await self._conn.execute(
+            update(deliveries).where(
+                deliveries.c.request_id.in_(list(request_ids)), deliveries.c.state == SENDING,
+                or_(deliveries.c.owner == owner, deliveries.c.owner.is_(None), deliveries.c.lease_until.is_(None),
+                    deliveries.c.lease_until < now))
+            .values(owner=owner, lease_until=lease_until).returning(deliveries.c.request_id))
+        return {r.request_id for r in rows}
+
+    async def renew(self, request_ids: Collection[UUID], owner: str, lease_until: datetime) -> None:
+        await self._conn.execute(update(deliveries).where(
+            deliveries.c.request_id.in_(list(request_ids)), deliveries.c.owner == owner,
+            deliveries.c.state == SENDING).values(lease_until=lease_until))
+
+    async def group_messages(self, group_ids: Collection[UUID]) -> dict[UUID, GroupMessage]:
         if not group_ids:
             return {}
         rows = await self._conn.execute(select(group_messages).where(group_messages.c.group_id.in_(list(group_ids))))
         return {r.group_id: GroupMessage(r.channel, r.message_ts) for r in rows}
 
-    async def record_outcomes(self, pending: Sequence[Pending], now: datetime) -> None:
-        """Every attempt, and each delivery's final state."""
-        attempts = [{"request_id": p.env.id, "attempt": a.number, "method": a.method, "outcome": a.outcome,
-                     "error": a.error, "http_status": a.http_status, "latency_ms": a.latency_ms, "at": a.at}
-                    for p in pending for a in (p.outcome.attempts if p.outcome else [])]
+    async def last_rewrites(self, group_ids: Collection[UUID]) -> dict[UUID, datetime]:
+        if not group_ids:
+            return {}
+        rows = await self._conn.execute(select(group_messages.c.group_id, group_messages.c.last_rewrite_at).where(
+            group_messages.c.group_id.in_(list(group_ids)), group_messages.c.last_rewrite_at.is_not(None)))
+        return {r.group_id: r.last_rewrite_at for r in rows}
+
+    async def first_posts(self, group_ids: Collection[UUID]) -> dict[UUID, str]:
+        """The state of each group's new-group delivery."""
+        if not group_ids:
+            return {}
+        rows = await self._conn.execute(select(deliveries.c.group_id, deliveries.c.state).where(
+            deliveries.c.group_id.in_(list(group_ids)), deliveries.c.kind == NotificationKind.NEW_GROUP.value))
+        return {r.group_id: str(r.state) for r in rows}
+
+    async def record_outcomes(self, pending: Sequence[Pending], now: datetime, owner: str) -> set[UUID]:
+        """Every attempt, and each delivery's final state, where this replica still holds it;
+        returns the requests recorded (the others were taken over, and are the new owner's to record)."""
+        done = [p for p in pending if p.outcome is not None]
+        if not done:
+            return set()
+        rows = await self._conn.execute(
+            select(deliveries.c.request_id).where(deliveries.c.request_id.in_([p.env.id for p in done]),
+                                                  deliveries.c.owner == owner, deliveries.c.state == SENDING)
+            .with_for_update())
+        mine = {r.request_id for r in rows}
+        recorded = [p for p in done if p.env.id in mine]
+        attempts = [row for p in recorded if p.outcome for row in _attempt_rows(p.env.id, p.outcome)]
         if attempts:
             await self._conn.execute(attempts_table.insert(), attempts)
-        await self._conn.execute(
-            update(deliveries).where(deliveries.c.request_id == bindparam("rid")).values(
-                state=bindparam("new_state"), message_ts=bindparam("ts"), attempts=bindparam("n"),
-                last_error=bindparam("err"), finished_at=now),
-            [{"rid": p.env.id, "new_state": SENT if p.outcome.ok else FAILED, "ts": p.outcome.ts,
-              "n": len(p.outcome.attempts), "err": p.outcome.error} for p in pending if p.outcome])
+        if recorded:
+            await self._conn.execute(
+                update(deliveries).where(deliveries.c.request_id == bindparam("rid")).values(
+                    state=bindparam("new_state"), message_ts=bindparam("ts"), attempts=bindparam("n"),
+                    last_error=bindparam("err"), finished_at=now, lease_until=None),
+                [{"rid": p.env.id, "new_state": SENT if p.outcome.ok else FAILED, "ts": p.outcome.ts,
+                  "n": len(p.outcome.attempts), "err": p.outcome.error} for p in recorded if p.outcome])
+        return mine
 
     async def remember_group_messages(self, posted: Sequence[tuple[UUID, GroupMessage]]) -> None:
         if posted:
             await self._conn.execute(insert(group_messages).on_conflict_do_nothing(), [
                 {"group_id": group_id, "channel": m.channel, "message_ts": m.ts} for group_id, m in posted])
+
+    async def queue_rewrites(self, queued: Sequence[tuple[Rewrite, datetime]], handed_over: Collection[UUID],
+                             owner: str) -> None:
+        """Hand requests to the rewrite lane: their deliveries `queued`, each group's latest state
+        replacing the one waiting (its answered requests added), due when given or as it was."""
+        if handed_over:
+            await self._conn.execute(update(deliveries).where(
+                deliveries.c.request_id.in_(list(handed_over)), deliveries.c.owner == owner,
+                deliveries.c.state == SENDING).values(state=QUEUED, lease_until=None))
+        if not queued:
+            return
+        statement = insert(rewrites)
+        await self._conn.execute(statement.on_conflict_do_update(index_elements=[rewrites.c.group_id], set_={
+            "request": statement.excluded.request, "workspace_id": statement.excluded.workspace_id,
+            "request_ids": func.array_cat(rewrites.c.request_ids, statement.excluded.request_ids),
+            "version": rewrites.c.version + 1}), [
+            {"group_id": r.group_id, "workspace_id": r.env.workspace_id, "request": encode(r.env),
+             "request_ids": r.request_ids, "version": 1, "due_at": due} for r, due in queued])
+
+
+class RewriteRepository:
+    """The rewrite lane's queue: claimed with a lease (SKIP LOCKED: replicas share it), completed
+    only by the replica still holding it and only as far as the version it rewrote."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self._deliveries = DeliveryRepository(conn)
+
+    async def claim_due(self, now: datetime, owner: str, lease_until: datetime, limit: int) -> list[QueuedRewrite]:
+        due = (select(rewrites.c.group_id).where(rewrites.c.due_at <= now, or_(
+            rewrites.c.lease_until.is_(None), rewrites.c.lease_until < now))
+            .order_by(rewrites.c.due_at).limit(limit).with_for_update(skip_locked=True))
+        rows = (await self._conn.execute(update(rewrites).where(rewrites.c.group_id.in_(due.scalar_subquery()))
+                                         .values(owner=owner, lease_until=lease_until).returning(rewrites))).all()
+        if not rows:
+            return []
+        group_ids = {r.group_id for r in rows}
+        originals = await self._deliveries.group_messages(group_ids)
+        first_posts = await self._deliveries.first_posts(group_ids)
+        answers = await self._answers([i for r in rows for i in r.request_ids])
+        return [QueuedRewrite(r.group_id, r.workspace_id, decode(r.request), r.version,
+                              [answers[i] for i in r.request_ids if i in answers], originals.get(r.group_id),
+                              first_posts.get(r.group_id)) for r in rows]
+
+    async def _answers(self, request_ids: list[UUID]) -> dict[UUID, Answered]:
+        if not request_ids:
+            return {}
+        rows = await self._conn.execute(select(deliveries.c.request_id, deliveries.c.kind, deliveries.c.channel).where(
+            deliveries.c.request_id.in_(request_ids), deliveries.c.state == QUEUED))
+        return {r.request_id: Answered(r.request_id, NotificationKind(r.kind), r.channel) for r in rows}
+
+    async def postpone(self, group_id: UUID, owner: str, due_at: datetime) -> None:
+        await self._conn.execute(update(rewrites).where(rewrites.c.group_id == group_id, rewrites.c.owner == owner)
+                                 .values(owner=None, lease_until=None, due_at=due_at))
+
+    async def complete(self, queued: QueuedRewrite, outcome: Outcome, owner: str, now: datetime,
+                       next_due: datetime) -> bool:
+        """Record the rewrite of `queued.version`: False if another replica took it over meanwhile.
+        A newer state queued meanwhile stays, due at `next_due` (the message's pace)."""
+        handled = [a.request_id for a in queued.answers]
+        gone = await self._conn.execute(delete(rewrites).where(
+            rewrites.c.group_id == queued.group_id, rewrites.c.owner == owner, rewrites.c.version == queued.version))
+        if gone.rowcount == 0:
+            left = func.array(select(func.unnest(rewrites.c.request_ids)).except_(
+                select(func.unnest(bindparam("handled", handled, type_=ARRAY(Uuid))))).scalar_subquery())
+            kept = await self._conn.execute(update(rewrites).where(
+                rewrites.c.group_id == queued.group_id, rewrites.c.owner == owner).values(
+                request_ids=left, owner=None, lease_until=None, due_at=next_due))
+            if kept.rowcount == 0:
+                return False
+        await self._record(queued, outcome, now, handled)
+        return True
+
+    async def _record(self, queued: QueuedRewrite, outcome: Outcome, now: datetime, handled: list[UUID]) -> None:
+        if attempts := _attempt_rows(queued.env.id, outcome):
+            await self._conn.execute(attempts_table.insert(), attempts)
+        if handled:
+            await self._conn.execute(update(deliveries).where(
+                deliveries.c.request_id.in_(handled), deliveries.c.state == QUEUED).values(
+                state=SENT if outcome.ok else FAILED, message_ts=outcome.ts, attempts=len(outcome.attempts),
+                last_error=outcome.error, finished_at=now))
+        if outcome.ok and outcome.ts and queued.original is None:  # found in the channel: remember it
+            await self._deliveries.remember_group_messages([(queued.group_id, GroupMessage(
+                queued.request.channel, outcome.ts))])
+        if outcome.ok:
+            await self._conn.execute(update(group_messages).where(group_messages.c.group_id == queued.group_id)
+                                     .values(last_rewrite_at=now))
+

@@ -1,23 +1,48 @@
-"""Delivering a notification request, as decisions: which Slack call it becomes, whether to look for
-a message posted before a crash, and which event records its outcome. Pure: `now` is passed in."""
+"""Delivering a notification request, as decisions: which lane it takes, which Slack call it
+becomes, whether to look for a message posted before a crash, which rewrites a batch coalesces,
+and which event records each outcome. Pure: `now` is passed in.
+
+Lanes. A first notification (a new group's message) must never wait behind rewrites of other
+messages, so the requests of a polled batch are split:
+- FIRST: a new group's top-level message, posted at once, criticals first;
+- EPHEMERAL: the answer to a refused click, through its response_url;
+- REPLY: a thread reply (escalation, reopen, snooze expiry) in the group's message thread;
+- REWRITE: the group's message rewritten in place (updated, state changed, resolved; a new-group
+  request for a group that already has its message). Rewrites are handed to the rewrite lane
+  (handlers.RewriteLane) in the batch's transaction: per group only the latest state is kept, and
+  the lane paces chat.update per message and per workspace on its own time.
+A reopen or snooze expiry also hands its group's new state to the rewrite lane.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from uuid import UUID
 
-from signalcraft_schemas import Envelope
+from signalcraft_schemas import Envelope, Severity
 from signalcraft_schemas.events import NotificationDelivered, NotificationFailed, NotificationKind, NotificationRequested
 
-from .message import build
+from .message import build, rejection_text
 
-SENDING, SENT, FAILED = "sending", "sent", "failed"  # a delivery's state
+SENDING, SENT, FAILED, QUEUED = "sending", "sent", "failed", "queued"  # a delivery's state
 ORIGINAL_MISSING = "original_message_missing"
 NOT_CONNECTED = "slack_not_connected"
+NO_REPLY_URL = "no_response_url"
 # Slack's clock and ours differ a little: look for an earlier post from a bit before we started.
 SEARCH_MARGIN = timedelta(seconds=5)
+REPLY_KINDS = (NotificationKind.ESCALATION, NotificationKind.REOPENED, NotificationKind.SNOOZE_EXPIRED)
+TOP_LEVEL = NotificationKind.NEW_GROUP.value  # the metadata kind of a group's own message
+
+
+class Lane(StrEnum):
+    FIRST = "first"
+    EPHEMERAL = "ephemeral"
+    REPLY = "reply"
+    REWRITE = "rewrite"
 
 
 @dataclass(frozen=True)
@@ -58,17 +83,20 @@ class Pending:
     prior: str | None  # None: first time; SENDING: a previous attempt crashed mid-way
     started_at: datetime
     outcome: Outcome | None = None
+    lane: Lane | None = None  # decided once the group's original message is known (act)
 
 
 @dataclass
 class DeliveryBatch:
-    """The pending requests of one polled batch, with the original messages of their groups."""
+    """The pending requests of one polled batch, with the original messages of their groups, and
+    those another replica is sending right now (waited for before this batch goes on)."""
 
     pending: list[Pending]
     originals: dict[UUID, GroupMessage]
+    in_flight: list[Envelope[Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.pending)
+        return len(self.pending) + len(self.in_flight)
 
 
 @dataclass(frozen=True)
@@ -79,36 +107,112 @@ class SlackCall:
     blocks: list[dict[str, Any]]
     ts: str | None = None  # chat.update: the message rewritten
     thread_ts: str | None = None  # chat.postMessage: the thread replied in
+    broadcast: bool = False  # a thread reply also shown in the channel
+    group_id: UUID | None = None  # tagged in the message metadata, to find a group's message again
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Ephemeral:
+    """An answer only the clicker sees, POSTed to the click's response_url."""
+
+    response_url: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """The latest state of a group's message, as one batch leaves it (the rewrite lane's input)."""
+
+    group_id: UUID
+    env: Envelope[Any]  # the request whose snapshot the message will show
+    request_ids: list[UUID]  # requests whose result comes from the rewrite (not the reply ones)
 
 
 def is_finished(state: str | None) -> bool:
-    return state in (SENT, FAILED)
+    """Nothing left for the consumer: sent, failed, or handed to the rewrite lane."""
+    return state in (SENT, FAILED, QUEUED)
 
 
 def needs_original(request: NotificationRequested) -> bool:
-    return bool(request.kind != NotificationKind.NEW_GROUP)
+    return request.kind != NotificationKind.COMMAND_REJECTED
+
+
+def lane_of(request: NotificationRequested, original: GroupMessage | None) -> Lane:
+    """One top-level message per group while it lives: a new-group request for a group that has
+    its message rewrites it."""
+    if request.kind == NotificationKind.COMMAND_REJECTED:
+        return Lane.EPHEMERAL
+    if request.kind == NotificationKind.NEW_GROUP:
+        return Lane.FIRST if original is None else Lane.REWRITE
+    if request.kind in REPLY_KINDS:
+        return Lane.REPLY
+    return Lane.REWRITE
+
+
+def rewrites_message(request: NotificationRequested, lane: Lane) -> bool:
+    """Does the group's message change? Rewrites do; so do a reopen and a snooze expiry (state)."""
+    return lane == Lane.REWRITE or request.kind in (NotificationKind.REOPENED, NotificationKind.SNOOZE_EXPIRED)
+
+
+def priority(pending: Pending) -> int:
+    """Sending order within a batch: first notifications (criticals first), then answers to people,
+    then escalations, then other thread replies."""
+    lane, severity = pending.lane, pending.request.group.severity
+    if lane == Lane.FIRST:
+        return 0 if severity == Severity.CRITICAL else 1
+    if lane == Lane.EPHEMERAL:
+        return 2
+    return 3 if pending.request.kind == NotificationKind.ESCALATION else 4
 
 
 def original_of(request: NotificationRequested, originals: dict[UUID, GroupMessage]) -> GroupMessage | None:
     return originals.get(request.group.group_id) if needs_original(request) else None
 
 
-def plan_call(request: NotificationRequested, original: GroupMessage | None) -> SlackCall | None:
-    """Updates and resolutions rewrite the original message, escalations reply in its thread, the
-    rest is posted; None: an update without an original has nothing to rewrite (never post anew)."""
-    text, blocks = build(request)
-    if request.kind == NotificationKind.UPDATED and original is None:
+def plan_post(request: NotificationRequested, workspace_id: str, original: GroupMessage | None) -> SlackCall:
+    """A new group's message, or a reply in its message's thread (an escalation of a group that has
+    no message is posted alone: someone must see it). Only escalations are also broadcast."""
+    text, blocks = build(request, workspace_id)
+    thread = original.ts if original is not None and request.kind in REPLY_KINDS else None
+    return SlackCall("chat.postMessage", original.channel if thread and original else request.channel, text, blocks,
+                     thread_ts=thread, broadcast=thread is not None and request.kind == NotificationKind.ESCALATION,
+                     group_id=request.group.group_id, kind=request.kind.value)
+
+
+def plan_rewrite(request: NotificationRequested, workspace_id: str, original: GroupMessage) -> SlackCall:
+    """The group's message as this request's snapshot shows it."""
+    text, blocks = build(request.model_copy(update={"kind": _top_level_kind(request)}), workspace_id)
+    return SlackCall("chat.update", original.channel, text, blocks, ts=original.ts)
+
+
+def _top_level_kind(request: NotificationRequested) -> NotificationKind:
+    """A reply kind carries the group's new state: shown as the message, not as the reply."""
+    return NotificationKind.STATE_CHANGED if request.kind in REPLY_KINDS else request.kind
+
+
+def plan_ephemeral(request: NotificationRequested) -> Ephemeral | None:
+    if request.reply_to is None:
         return None
-    if request.kind in (NotificationKind.RESOLVED, NotificationKind.UPDATED) and original is not None:
-        return SlackCall("chat.update", original.channel, text, blocks, ts=original.ts)
-    thread = original.ts if request.kind == NotificationKind.ESCALATION and original else None
-    return SlackCall("chat.postMessage", request.channel, text, blocks, thread_ts=thread)
+    return Ephemeral(request.reply_to.response_url, rejection_text(request))
+
+
+def response_url_allowed(url: str, api_base_url: str) -> bool:
+    """A response_url comes from a verified click, yet we POST only to Slack's own hooks (https), or
+    to the Slack API host the notifier is configured with (a local fake Slack), never anywhere else."""
+    try:
+        parts, base = urlsplit(url), urlsplit(api_base_url)
+        if parts.scheme == "https" and parts.hostname == "hooks.slack.com" and parts.port in (None, 443):
+            return True
+        return bool(base.hostname) and (parts.scheme, parts.hostname, parts.port) == (base.scheme, base.hostname, base.port)
+    except ValueError:
+        return False
 
 
 def may_have_posted_before(pending: Pending) -> bool:
     """A crash after Slack accepted a post and before its outcome was committed leaves `sending`:
-    a post (not an update, which is safe to repeat) may already be in the channel."""
-    return pending.prior == SENDING and pending.request.kind in (NotificationKind.NEW_GROUP, NotificationKind.ESCALATION)
+    a post (not an update, which is safe to repeat) may already be in the channel or thread."""
+    return pending.prior == SENDING and pending.lane in (Lane.FIRST, Lane.REPLY)
 
 
 def search_posted_since(started_at: datetime) -> datetime:
@@ -125,9 +229,29 @@ def settled(outcome: Outcome, original: GroupMessage | None) -> Outcome:
 def posted_original(pending: Pending) -> GroupMessage | None:
     """The group's original message, if this request just posted it."""
     outcome = pending.outcome
-    if outcome and outcome.ok and outcome.ts and pending.request.kind == NotificationKind.NEW_GROUP:
+    if outcome and outcome.ok and outcome.ts and pending.lane == Lane.FIRST:
         return GroupMessage(pending.request.channel, outcome.ts)
     return None
+
+
+def coalesced_rewrites(pending: list[Pending]) -> list[Rewrite]:
+    """Per group, the batch's last request that changes the message (requests are in order per
+    group), with every rewrite-lane request it answers: several updates become one chat.update."""
+    latest: dict[UUID, Envelope[Any]] = {}
+    answered: dict[UUID, list[UUID]] = {}
+    for p in pending:
+        if p.lane is None or not rewrites_message(p.request, p.lane):
+            continue
+        group_id = p.request.group.group_id
+        latest[group_id] = p.env
+        if p.lane == Lane.REWRITE:
+            answered.setdefault(group_id, []).append(p.env.id)
+    return [Rewrite(group_id, env, answered.get(group_id, [])) for group_id, env in latest.items()]
+
+
+def handed_over(pending: Pending) -> bool:
+    """A rewrite-lane request: its outcome and result event come from the rewrite lane."""
+    return pending.lane == Lane.REWRITE
 
 
 def result_event(pending: Pending, now: datetime) -> Envelope[Any]:

@@ -17,6 +17,8 @@ TERMINAL_ERRORS = {
     "missing_scope", "channel_not_found", "not_in_channel", "is_archived", "msg_too_long", "no_text",
     "too_many_attachments", "invalid_blocks", "invalid_arguments", "restricted_action", "message_not_found",
     "cant_update_message", "team_access_not_granted", "ekm_access_denied", "invalid_metadata_format",
+    # An interaction's response_url: expired (30 minutes, 5 uses), or refused what we sent.
+    "expired_url", "response_url_refused",
 }
 RATE_LIMITED = {"ratelimited", "rate_limited"}
 

@@ -1,0 +1,100 @@
+"""The rewrite lane's decisions: what to do with a group's queued rewrite, and the results it
+owes. A queued rewrite holds the latest state of one group's message (a later request replaces an
+earlier one, so rewrites of one message coalesce while it waits) and the requests it answers.
+
+Its message is known (rewrite it), being posted right now by the first lane (wait a moment), or
+missing: then it is looked for in the channel by its metadata, as after a crash, and if it is not
+there the rewrite fails visibly. Never a new top-level message. Pure: `now` is passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from signalcraft_schemas import Envelope
+from signalcraft_schemas.events import NotificationDelivered, NotificationFailed, NotificationKind, NotificationRequested
+
+from .delivery import ORIGINAL_MISSING, SEARCH_MARGIN, SENDING, GroupMessage, Outcome
+
+WAIT_FOR_FIRST_POST = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A request whose result the rewrite lane owes."""
+
+    request_id: UUID
+    kind: NotificationKind
+    channel: str
+
+
+@dataclass(frozen=True)
+class QueuedRewrite:
+    group_id: UUID
+    workspace_id: str
+    env: Envelope[Any]  # the latest request: the state the message will show
+    version: int
+    answers: list[Answered]
+    original: GroupMessage | None
+    first_post: str | None  # the state of the group's new-group delivery, if any
+
+    @property
+    def request(self) -> NotificationRequested:
+        data: NotificationRequested = self.env.data
+        return data
+
+
+class Step(StrEnum):
+    REWRITE = "rewrite"
+    WAIT = "wait"  # the first lane is posting the group's message right now
+    LOOK_UP = "look_up"  # the message is not recorded: look for it in the channel
+
+
+def next_step(queued: QueuedRewrite) -> Step:
+    if queued.original is not None:
+        return Step.REWRITE
+    return Step.WAIT if queued.first_post == SENDING else Step.LOOK_UP
+
+
+def search_from(queued: QueuedRewrite) -> datetime:
+    """The group's message is no older than the group."""
+    return queued.request.group.first_seen_at - SEARCH_MARGIN
+
+
+def not_found() -> Outcome:
+    return Outcome(ok=False, error=ORIGINAL_MISSING)
+
+
+def first_due(now: datetime, last_rewrite: datetime | None, interval: timedelta) -> datetime:
+    """A message rewritten a moment ago waits out its interval; otherwise now."""
+    return max(now, last_rewrite + interval) if last_rewrite is not None else now
+
+
+def next_due(now: datetime, interval: timedelta) -> datetime:
+    """When a message may be rewritten again (a newer state arrived while this one was sent)."""
+    return now + interval
+
+
+def results(queued: QueuedRewrite, outcome: Outcome, now: datetime) -> list[Envelope[Any]]:
+    """One NotificationDelivered or NotificationFailed per answered request; latency from when the
+    group was last seen to when Slack shows it."""
+    group, env = queued.request.group, queued.env
+    events: list[Envelope[Any]] = []
+    for answered in queued.answers:
+        data: NotificationDelivered | NotificationFailed
+        if outcome.ok:
+            data = NotificationDelivered(
+                request_id=answered.request_id, kind=answered.kind, group_id=group.group_id, channel=answered.channel,
+                message_ts=outcome.ts or "", attempts=max(len(outcome.attempts), 1),
+                latency_ms=max(0.0, (now - group.last_seen_at).total_seconds() * 1000))
+        else:
+            data = NotificationFailed(request_id=answered.request_id, kind=answered.kind, group_id=group.group_id,
+                                      channel=answered.channel, error=outcome.error or "unknown_error",
+                                      attempts=len(outcome.attempts))
+        events.append(Envelope.wrap(data, workspace_id=queued.workspace_id, key=env.key, occurred_at=now,
+                                    correlation_id=env.correlation_id, causation_id=answered.request_id))
+    return events

@@ -1,0 +1,88 @@
+"""The rewrite lane's decisions (rewrite, wait for the first post, look the message up; the
+results it owes) and the pacing under Slack's rate limits (posts per channel, chat.update per
+workspace), with first notifications never held back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import uuid4
+
+import pytest
+
+from signalcraft_notifier.domain.delivery import FAILED, ORIGINAL_MISSING, SENDING, SENT, GroupMessage, Outcome
+from signalcraft_notifier.domain.pacing import Pacer
+from signalcraft_notifier.domain.rewrites import (
+    Answered, QueuedRewrite, Step, first_due, next_due, next_step, not_found, results, search_from,
+)
+from signalcraft_schemas import Envelope
+from signalcraft_schemas.events import NotificationDelivered, NotificationFailed, NotificationKind
+
+from ..builders import T0, make_group, make_request
+
+ORIGINAL = GroupMessage("#alerts", "1700000000.000100")
+
+
+def queued(original: GroupMessage | None = ORIGINAL, first_post: str | None = SENT, answers: int = 2) -> QueuedRewrite:
+    request = make_request(kind=NotificationKind.UPDATED, group=make_group(count=7, last_seen_at=T0))
+    env = Envelope.wrap(request, workspace_id="ws", key="k", correlation_id="delivery-1", occurred_at=T0)
+    answered = [Answered(uuid4(), NotificationKind.UPDATED, "#alerts") for _ in range(answers)]
+    return QueuedRewrite(request.group.group_id, "ws", env, 3, answered, original, first_post)
+
+
+def test_a_known_message_is_rewritten_one_being_posted_is_waited_for_a_missing_one_looked_up() -> None:
+    assert next_step(queued()) == Step.REWRITE
+    assert next_step(queued(original=None, first_post=SENDING)) == Step.WAIT
+    for first_post in (None, SENT, FAILED):  # never recorded (a crash, older records), or its post failed
+        assert next_step(queued(original=None, first_post=first_post)) == Step.LOOK_UP
+    assert search_from(queued()) == T0 - timedelta(seconds=5)
+    assert not_found() == Outcome(ok=False, error=ORIGINAL_MISSING)
+
+
+def test_a_message_rewritten_a_moment_ago_waits_out_its_interval() -> None:
+    interval = timedelta(seconds=1)
+    assert first_due(T0, None, interval) == T0
+    assert first_due(T0, T0 - timedelta(seconds=5), interval) == T0
+    assert first_due(T0, T0 - timedelta(milliseconds=400), interval) == T0 + timedelta(milliseconds=600)
+    assert next_due(T0, interval) == T0 + interval
+
+
+def test_every_answered_request_gets_its_result_from_the_one_rewrite() -> None:
+    now = T0 + timedelta(seconds=3)
+    rewrite = queued()
+    delivered = results(rewrite, Outcome(ok=True, ts=ORIGINAL.ts), now)
+    assert [e.data.request_id for e in delivered] == [a.request_id for a in rewrite.answers]
+    assert all(isinstance(e.data, NotificationDelivered) and e.data.message_ts == ORIGINAL.ts
+               and e.data.latency_ms == 3000.0 and e.causation_id == e.data.request_id and e.key == "k"
+               and e.correlation_id == "delivery-1" for e in delivered)
+    failed = results(rewrite, Outcome(ok=False, error="message_not_found"), now)
+    assert all(isinstance(e.data, NotificationFailed) and e.data.error == "message_not_found" for e in failed)
+    assert results(queued(answers=0), Outcome(ok=True, ts="1"), now) == []  # a reply's state: its result is the reply's
+
+
+def test_a_pacer_lets_a_burst_through_then_spaces_calls_at_its_rate() -> None:
+    posts = Pacer(rate_per_s=1.0, burst=3)
+    assert [posts.wait_and_take("#c", 0.0) for _ in range(5)] == [0.0, 0.0, 0.0, 1.0, 2.0]
+    assert posts.delay("#c", 0.0) == 3.0 and posts.delay("#other", 0.0) == 0.0  # per channel
+    assert posts.delay("#c", 10.0) == 0.0  # refilled
+
+
+def test_first_notifications_never_wait_but_slow_the_replies_that_can_within_a_bound() -> None:
+    posts = Pacer(rate_per_s=1.0, burst=2)
+    for _ in range(50):  # a storm of new groups in one channel: none waits
+        posts.take("#c", 0.0)
+    assert posts.delay("#c", 0.0) == 3.0  # a reply waits, at most 2 bursts' worth, not 50 s
+    assert posts.wait_and_take("#c", 0.0) == 3.0
+
+
+def test_rewrites_are_paced_per_workspace_at_tier_3() -> None:
+    rewrites = Pacer(rate_per_s=50 / 60, burst=20)
+    waits = [rewrites.wait_and_take("ws", 0.0) for _ in range(70)]
+    assert waits[:20] == [0.0] * 20 and waits[20] == pytest.approx(1.2)
+    assert waits[-1] == pytest.approx(50 * 1.2)  # 70 calls: the burst, then 50 a minute
+    assert rewrites.delay("other-ws", 0.0) == 0.0
+
+
+def test_a_pacer_needs_a_rate_and_a_burst() -> None:
+    for rate, burst in ((0, 1), (-1, 1), (1, 0.5)):
+        with pytest.raises(ValueError):
+            Pacer(rate, burst)
