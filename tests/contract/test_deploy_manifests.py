@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
+import promql_parser
 import pytest
 import yaml
 from docker_engine import docker_available
@@ -30,6 +31,8 @@ CHART = ROOT / "deploy" / "helm" / "signalcraft"
 CHART_CI_VALUES = CHART / "ci" / "test-values.yaml"
 CHART_ALL_OPTIONS = CHART / "ci" / "all-options-values.yaml"
 KAFKA_DOC = ROOT / "docs" / "kafka.md"
+OPERATE_DOC = ROOT / "docs" / "operate.md"
+MONITORING_API = "monitoring.coreos.com"
 # Kubernetes versions whose schemas kubernetes-validate ships (validated: the oldest and the newest).
 KUBE_VERSIONS = sorted(set(kubernetes_validate.utils.all_versions()), key=lambda v: tuple(map(int, v.split("."))))
 
@@ -155,7 +158,7 @@ def test_chart_metadata_parses() -> None:
     assert chart["name"] == "signalcraft"
     assert chart["version"] and chart["appVersion"]
     for template in ("_helpers.tpl", "NOTES.txt", "deployments.yaml", "services.yaml", "configmap.yaml",
-                     "secret.yaml", "ingress.yaml", "pdb.yaml", "hpa.yaml"):
+                     "secret.yaml", "ingress.yaml", "pdb.yaml", "hpa.yaml", "servicemonitor.yaml", "prometheusrule.yaml"):
         assert (CHART / "templates" / template).is_file(), template
     assert (CHART / "values.schema.json").is_file()
 
@@ -213,9 +216,12 @@ def validate_offline(docs: list[dict[str, Any]],
                      versions: tuple[str, ...] = (KUBE_VERSIONS[0], KUBE_VERSIONS[-1])) -> None:
     """Every object against the Kubernetes OpenAPI schemas that kubernetes-validate ships (no network,
     no cluster), strict: an unknown field is an error. By default on the oldest and newest versions it
-    knows (about 0.5 s each for the whole chart)."""
+    knows (about 0.5 s each for the whole chart). The Prometheus Operator's kinds have no schema
+    there: test_monitoring_objects_have_the_operators_shape checks those."""
     for version in versions:
         for doc in docs:
+            if doc["apiVersion"].startswith(f"{MONITORING_API}/"):
+                continue
             try:
                 kubernetes_validate.validate(doc, version, strict=True)
             except kubernetes_validate.ValidationError as exc:
@@ -276,7 +282,7 @@ def test_rendered_manifests_are_valid_kubernetes_objects(
     validate_offline(all_options_docs)
     kinds = {d["kind"] for d in all_options_docs}
     assert {"Deployment", "Service", "ConfigMap", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress",
-            "ServiceAccount"} <= kinds
+            "ServiceAccount", "ServiceMonitor", "PrometheusRule"} <= kinds
 
 
 def test_helm_lint_and_template(default_docs: list[dict[str, Any]]) -> None:
@@ -311,6 +317,8 @@ def test_defaults_create_topics_over_plaintext_with_the_charts_secret(default_do
     assert not any(key.startswith(("SIGNALCRAFT_KAFKA_SASL", "SIGNALCRAFT_KAFKA_SSL")) for key in data)
     assert list(by_kind(default_docs, "Secret")) == ["sc-signalcraft-secrets"]
     assert by_kind(default_docs, "HorizontalPodAutoscaler") == {}
+    # Off by default: they need the Prometheus Operator's CRDs.
+    assert by_kind(default_docs, "ServiceMonitor") == {} and by_kind(default_docs, "PrometheusRule") == {}
     assert list(by_kind(default_docs, "PodDisruptionBudget")) == ["sc-signalcraft-ingest"]
     for dep in by_kind(default_docs, "Deployment").values():
         env = env_of_container(dep)
@@ -492,3 +500,91 @@ def test_docker_compose_config_is_valid() -> None:
     result = subprocess.run(["docker", "compose", "-f", str(COMPOSE_FILE), "config", "-q"],
                             capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+# --- Prometheus Operator objects (metrics.serviceMonitor / metrics.prometheusRule) ---
+
+RULE_ALERTS = {"SignalCraftIngestStalled", "SignalCraftConsumerLagGrowing", "SignalCraftOutboxStuck",
+               "SignalCraftDeliveryFailing", "SignalCraftDeadLetters"}
+DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+
+
+def exposed_metric_names() -> set[str]:
+    """Every series name the services expose (signalcraft_runtime.metrics), with their suffixes."""
+    from prometheus_client import Counter, Gauge, Histogram
+
+    from signalcraft_runtime import metrics
+
+    names: set[str] = set()
+    for metric in vars(metrics).values():
+        if isinstance(metric, Counter):
+            names.add(f"{metric._name}_total")
+        elif isinstance(metric, Histogram):
+            names |= {f"{metric._name}_{suffix}" for suffix in ("bucket", "sum", "count")}
+        elif isinstance(metric, Gauge):
+            names.add(metric._name)
+    return names
+
+
+def test_monitoring_objects_have_the_operators_shape(all_options_docs: list[dict[str, Any]]) -> None:
+    """kubernetes-validate has no schema for monitoring.coreos.com: the fields the Prometheus Operator
+    reads are checked here, and every rule against the metrics the code exposes."""
+    docs = all_options_docs
+    options = yaml.safe_load(CHART_ALL_OPTIONS.read_text())["metrics"]
+    (monitor,) = by_kind(docs, "ServiceMonitor").values()
+    assert monitor["apiVersion"] == f"{MONITORING_API}/v1"
+    assert monitor["metadata"]["labels"]["release"] == options["serviceMonitor"]["labels"]["release"]
+    spec = monitor["spec"]
+    assert set(spec) == {"namespaceSelector", "selector", "endpoints"}
+    assert spec["namespaceSelector"] == {"matchNames": [monitor["metadata"]["namespace"]]}
+    services = by_kind(docs, "Service")
+    selected = {name for name, svc in services.items()
+                if spec["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()}
+    assert selected == set(services) and len(selected) == len(SERVICES), "the ServiceMonitor misses a Service"
+    (endpoint,) = spec["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    assert all(endpoint["port"] in {p["name"] for p in svc["spec"]["ports"]} for svc in services.values())
+    assert (endpoint["interval"], endpoint["scrapeTimeout"]) == (options["serviceMonitor"]["interval"],
+                                                              options["serviceMonitor"]["scrapeTimeout"])
+    assert all(DURATION.match(endpoint[k]) for k in ("interval", "scrapeTimeout"))
+    assert endpoint["relabelings"][0]["targetLabel"] == "component"
+
+    (rule,) = by_kind(docs, "PrometheusRule").values()
+    assert rule["apiVersion"] == f"{MONITORING_API}/v1"
+    assert rule["metadata"]["labels"]["release"] == options["prometheusRule"]["labels"]["release"]
+    (group,) = rule["spec"]["groups"]
+    alerts = {r["alert"]: r for r in group["rules"]}
+    assert set(alerts) == RULE_ALERTS
+    exposed = exposed_metric_names()
+    job = re.compile(re.search(r'job=~"([^"]+)"', alerts["SignalCraftOutboxStuck"]["expr"]).group(1))
+    assert all(job.fullmatch(name) for name in services), "the rules' job selector misses a Service"
+    for name, r in alerts.items():
+        assert set(r) <= {"alert", "expr", "for", "labels", "annotations"}, name
+        assert r["labels"]["severity"] in ("critical", "warning") and r["annotations"]["summary"], name
+        assert "for" not in r or DURATION.match(r["for"]), name
+        promql_parser.parse(r["expr"])  # raises on a syntax error
+        used = set(re.findall(r"\bsignalcraft_[a-z_]+", r["expr"]))
+        assert used and used <= exposed, f"{name} uses metrics no service exposes: {used - exposed}"
+        assert f'namespace="{rule["metadata"]["namespace"]}"' in r["expr"], name
+    # The thresholds come from the values.
+    limits = options["prometheusRule"]
+    assert f"> {limits['consumerLagRecords']}" in alerts["SignalCraftConsumerLagGrowing"]["expr"]
+    assert f"> {limits['outboxAgeSeconds']}" in alerts["SignalCraftOutboxStuck"]["expr"]
+    assert f"> {limits['deliveryFailureRatio']}" in alerts["SignalCraftDeliveryFailing"]["expr"]
+    assert alerts["SignalCraftIngestStalled"]["for"] == limits["ingestStalledFor"]
+    # docs/operate.md explains every alert the chart ships, with its query as the defaults render it.
+    operate = OPERATE_DOC.read_text()
+    result = helm("template", "sc", str(CHART), "--namespace", "signalcraft", "-f", str(CHART_CI_VALUES),
+                  "--set", "metrics.prometheusRule.enabled=true", "--show-only", "templates/prometheusrule.yaml")
+    assert result.returncode == 0, result.stderr
+    for r in yaml.safe_load(result.stdout)["spec"]["groups"][0]["rules"]:
+        assert f"**{r['alert']}**" in operate and r["expr"] in operate, f"docs/operate.md lacks {r['alert']} as rendered"
+    # ...and every other query it shows parses.
+    for block in re.findall(r"```promql\n(.*?)```", operate, flags=re.S):
+        lines = [line for line in block.splitlines() if line.strip()]
+        if any(line.startswith("#") for line in lines):  # commented one-line queries
+            for line in lines:
+                if not line.startswith("#"):
+                    promql_parser.parse(line)
+        else:
+            promql_parser.parse(block)
