@@ -6,13 +6,17 @@ A webhook is answered 2xx only once its raw body and its alerts.normalized event
 domain errors; adapters/http.py reads the request, calls `WebhookHandler.receive` and maps the
 outcome to a status code.
 
+Abuse limits (adapters/rate_limits.py): a bound on webhooks in flight in this process (503 with
+Retry-After beyond it; an integration named in the URL is looked up first, outside the bound), a
+token bucket per integration once the sender is authenticated (429 with Retry-After; refusals are
+reported as webhooks.throttled for delivery health), and the writer's bounded queue (503).
+
 A Slack button press (`SlackActionHandler`) takes the same path to the outbox: verified, stored with
 the GroupCommand it asks for, answered at once; grouping decides.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -22,25 +26,32 @@ from typing import Any
 from pydantic import ValidationError
 
 from signalcraft_runtime.logs import get_logger
+from signalcraft_runtime.unit_of_work import UnitOfWorkFactory
 from signalcraft_schemas import Envelope, NormalizedAlert, new_event_id
-from signalcraft_schemas.events import AlertNormalized
+from signalcraft_schemas.events import AlertNormalized, WebhooksThrottled
 
+from .adapters.integrations import ConfigCatchUp, IntegrationDirectory, UnknownSecret
+from .adapters.rate_limits import BUSY_RETRY_AFTER_S, InFlightLimit, ThrottledSpan, WebhookRateLimiter
 from .adapters.slack_interactions import SlackTeams, verified_workspaces
 from .adapters.sns import HttpProviderContext
-from .domain.errors import AuthenticationFailed, UnknownIntegration, UnsupportedPayload
-from .adapters.integrations import IntegrationDirectory
+from .domain.errors import AuthenticationFailed, TryLater, UnknownIntegration, UnsupportedPayload
+from .domain.limits import RateLimit, replay_window_of
 from .domain.normalize import group_key_of
 from .domain.providers.base import Integration, ParsedWebhook, Provider, WebhookRequest
 from .domain.slack_actions import (
     Click, ClickRefused, SignatureHeaders, command_for, ephemeral, read_click, read_payload, signature_headers, team_of,
 )
-from .repository import Delivery, DeliveryWriter
+from .repository import Delivery, DeliveryWriter, WriterBusy
 
 log = get_logger(__name__)
 
 # Request headers kept with the raw body: enough to replay or audit a delivery, no credentials.
 KEPT_HEADERS = ("content-type", "user-agent", "request-id", "sentry-hook-resource", "sentry-hook-timestamp",
                 "x-amz-sns-message-type", "x-amz-sns-message-id", "x-amz-sns-topic-arn")
+
+
+# A webhook for an integration this process cannot yet tell exists: ask again after this long.
+CATCHING_UP_RETRY_AFTER_S = 5
 
 
 class StorageUnavailable(Exception):
@@ -56,46 +67,65 @@ class Receipt:
 
 
 class WebhookHandler:
+    """`sync_config` catches the config view up; `config_ready` says whether it is complete (default:
+    it is). `limiter` and `in_flight` are the abuse limits (default: none); `replay_window_s` how long
+    a signed message is refused again, unless its integration says otherwise (0: no check)."""
+
     def __init__(self, directory: IntegrationDirectory, writer: DeliveryWriter, context: HttpProviderContext,
-                 sync_config: Callable[[], Awaitable[bool]] | None = None) -> None:
+                 sync_config: Callable[[], Awaitable[bool]] | None = None,
+                 config_ready: Callable[[], bool] = lambda: True, limiter: WebhookRateLimiter | None = None,
+                 in_flight: InFlightLimit | None = None, replay_window_s: int = 0) -> None:
         self.directory = directory
         self.writer = writer
         self.context = context
-        self._sync_config = sync_config
-        self._sync_lock = asyncio.Lock()  # unknown ids, e.g. a scan, cost one config sync at a time
+        self.catch_up = ConfigCatchUp(sync_config, config_ready) if sync_config else None
+        self.limiter = limiter or WebhookRateLimiter(RateLimit(per_second=0, burst=1))
+        self.in_flight = in_flight or InFlightLimit(limit=2**31)
+        self.replay_window_s = replay_window_s
 
     async def receive(self, provider: Provider, integration_id: str | None,
                       read: Callable[[], Awaitable[WebhookRequest]]) -> Receipt:
         """`read` reads the request's body, and is called only once an integration named in the URL is
         known: an unknown one costs no upload (404), a known one is held to the size limit (413).
-        Without an id (/v2/enqueue) the body's routing_key names the integration."""
+        Without an id (/v2/enqueue) the body's routing_key names the integration. From reading on, the
+        webhook holds one of this process's in-flight slots."""
         integration = await self.find_integration(provider.name, integration_id) if integration_id else None
-        webhook = await read()
+        with self.in_flight.slot():
+            return await self.take(provider, integration, await read())
+
+    async def take(self, provider: Provider, integration: Integration | None, webhook: WebhookRequest) -> Receipt:
         if integration is None:
             integration = await self.find_integration(provider.name, None, webhook)
         await provider.authenticate(webhook, integration, self.context)
+        self.limiter.admit(integration, webhook.received_at)  # authenticated: a forger spends no one's tokens
         parsed = parse(provider, webhook, integration)
         # Before storing: a confirmation that fails is answered like a failed verification,
         # so the sender retries (503) or learns why (4xx), and nothing half-done is kept.
         for effect in parsed.side_effects:
             await self.context.perform(effect)
-        delivery = new_delivery(provider.name, integration, webhook, parsed)
+        delivery = new_delivery(provider.name, integration, webhook, parsed, self.replay_window_s)
         return answer(parsed, delivery, await self.store(delivery))
 
     async def find_integration(self, provider_name: str, integration_id: str | None,
                                webhook: WebhookRequest | None = None) -> Integration:
-        """The webhook's integration, by the id in its URL or, without one, by the secret in its body;
-        one created a moment ago is found even if the view trailed it."""
+        """By the id in its URL, else by the secret in its body; found even if created a moment ago. Not
+        found while the view may be incomplete (not ready, or the catch-up failed): TryLater (503),
+        never a 404 (which a sender may take as final) for an integration that exists."""
+        with suppress(UnknownIntegration, UnknownSecret):
+            return self._lookup(provider_name, integration_id, webhook)
+        if self.catch_up is None:
+            return self._lookup(provider_name, integration_id, webhook)
+        ticket = self.catch_up.ticket()
+        await self.catch_up.settled()  # a catch-up already running may bring it in: one for many requests
+        with suppress(UnknownIntegration, UnknownSecret):
+            return self._lookup(provider_name, integration_id, webhook)
+        complete = await self.catch_up.after(ticket)
         try:
             return self._lookup(provider_name, integration_id, webhook)
-        except (UnknownIntegration, AuthenticationFailed):
-            if self._sync_config is None:
+        except (UnknownIntegration, UnknownSecret):
+            if complete:
                 raise
-        async with self._sync_lock:
-            with suppress(UnknownIntegration, AuthenticationFailed):
-                return self._lookup(provider_name, integration_id, webhook)  # another request's sync brought it in
-            await self._sync_config()
-        return self._lookup(provider_name, integration_id, webhook)
+        raise TryLater("the configuration is still loading; retry", CATCHING_UP_RETRY_AFTER_S)
 
     def _lookup(self, provider_name: str, integration_id: str | None, webhook: WebhookRequest | None) -> Integration:
         if integration_id:
@@ -105,9 +135,11 @@ class WebhookHandler:
         return self.directory.by_secret_field(provider_name, webhook)
 
     async def store(self, delivery: Delivery) -> bool:
-        """True once stored with its events, False for a repeat of a stored delivery_key."""
+        """True once stored with its events, False for a repeat of a stored delivery_key or a replay."""
         try:
             return await self.writer.store(delivery)
+        except WriterBusy as exc:
+            raise TryLater(f"ingest is at its queue limit ({exc}); retry", BUSY_RETRY_AFTER_S) from None
         except Exception as exc:
             log.error("webhook not stored", error=repr(exc))
             raise StorageUnavailable("temporarily unable to store the webhook; retry") from exc
@@ -129,13 +161,18 @@ def invalid_fields(exc: ValidationError) -> str:
 
 
 def new_delivery(provider_name: str, integration: Integration, webhook: WebhookRequest,
-                 parsed: ParsedWebhook) -> Delivery:
-    delivery_id = new_event_id()
+                 parsed: ParsedWebhook, replay_window_s: int = 0) -> Delivery:
+    """The delivery to store: its body without secrets (the provider redacts), the kept headers
+    without any that carries the integration's secret, and its replay key for the window."""
+    delivery_id, window = new_event_id(), replay_window_of(integration.options, replay_window_s)
     return Delivery(
         delivery_id=delivery_id, integration_id=integration.integration_id, workspace_id=integration.workspace_id,
         provider=provider_name, delivery_key=parsed.delivery_key, received_at=webhook.received_at,
-        headers={k: v for k, v in webhook.headers.items() if k in KEPT_HEADERS}, body=webhook.body,
+        headers={k: v for k, v in webhook.headers.items()
+                 if k in KEPT_HEADERS and not (integration.secret and integration.secret in v)},
+        body=webhook.body if parsed.stored_body is None else parsed.stored_body,
         events=normalized_events(parsed.alerts, integration, str(delivery_id), webhook.received_at),
+        replay_key=parsed.replay_key if window > 0 else None, replay_window_s=window,
     )
 
 
@@ -150,6 +187,29 @@ def normalized_events(alerts: list[NormalizedAlert], integration: Integration, d
         )
         for alert, group_key in ((a, group_key_of(a)) for a in alerts)  # a sha256 each: once
     ]
+
+
+async def report_throttled(uow_factory: UnitOfWorkFactory, limiter: WebhookRateLimiter) -> int:
+    """Webhooks refused over a rate limit since the last report, emitted as webhooks.throttled events
+    (delivery health counts them). Returns 0 however many: one report per period, not a drain."""
+    spans = limiter.take_throttled()
+    if spans:
+        try:
+            async with uow_factory() as uow:
+                uow.emit_all(throttled_event(span) for span in spans)
+                await uow.commit()
+        except Exception:
+            limiter.restore(spans)  # counted in the next report
+            raise
+    return 0
+
+
+def throttled_event(span: ThrottledSpan) -> Envelope[WebhooksThrottled]:
+    return Envelope.wrap(
+        WebhooksThrottled(integration_id=span.integration_id, count=span.count, first_at=span.first_at,
+                          last_at=span.last_at),
+        workspace_id=span.workspace_id, key=f"integration:{span.integration_id}",
+        correlation_id=f"throttled:{span.integration_id}", occurred_at=span.last_at)
 
 
 def answer(parsed: ParsedWebhook, delivery: Delivery, stored: bool) -> Receipt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -12,12 +13,14 @@ from signalcraft_runtime.service import Service
 from signalcraft_runtime.settings import ServiceSettings
 
 from .adapters.http import webhook_router
+from .adapters.rate_limits import InFlightLimit, WebhookRateLimiter
 from .adapters.slack_interactions import SlackTeams, slack_interactions_router
 from .adapters.sns import HttpProviderContext, sns_client
 from .adapters.integrations import IntegrationDirectory
+from .domain.limits import RateLimit
 from .domain.sns_verification import DEFAULT_CERT_HOST_PATTERN
-from .handlers import SlackActionHandler, WebhookHandler
-from .repository import DeliveryWriter, tables
+from .handlers import SlackActionHandler, WebhookHandler, report_throttled
+from .repository import DeliveryWriter, prune_replay_guard, tables
 
 
 class IngestSettings(ServiceSettings):
@@ -34,6 +37,24 @@ class IngestSettings(ServiceSettings):
             "endpoint behind a private CA. Unset (default): the system trust store."
         ),
     )
+    webhook_rate_per_second: float = Field(
+        default=50.0, ge=0, description="Webhooks per second each integration may send to one ingest process, "
+        "on average (a token bucket; over it: 429 with Retry-After, counted in delivery health). The integration "
+        "option rate_limit_per_second overrides it. 0: no limit")
+    webhook_rate_burst: float = Field(
+        default=500.0, ge=1, description="Webhooks an integration may send at once before the rate applies; the "
+        "integration option rate_limit_burst overrides it")
+    throttled_report_seconds: float = Field(
+        default=10.0, gt=0, description="How often the count of rate-limited webhooks is reported to delivery health")
+    max_concurrent_webhooks: int = Field(
+        default=256, ge=1, description="Webhooks one ingest process handles at once, from reading the body to the "
+        "answer; one more is answered 503 with Retry-After")
+    delivery_queue_limit: int = Field(
+        default=2000, ge=1, description="Deliveries waiting for the group commit; when full a webhook is answered "
+        "503 with Retry-After rather than queued without bound")
+    replay_window_seconds: int = Field(
+        default=86_400, ge=0, description="How long the same signed message (Sentry, Grafana) is refused as a "
+        "replay (200 duplicate, nothing stored); the integration option replay_window_seconds overrides it. 0: off")
 
 
 def create_service(settings: IngestSettings) -> Service:
@@ -49,7 +70,12 @@ def create_service(settings: IngestSettings) -> Service:
         routers=[webhook_router(handler_of, settings.max_body_bytes),
                  slack_interactions_router(slack_handler_of, settings.max_body_bytes)],
     )
-    writer = DeliveryWriter(service.uow, linger_s=settings.group_commit_linger_ms / 1000)
+    writer = DeliveryWriter(service.uow, linger_s=settings.group_commit_linger_ms / 1000,
+                            max_queue=settings.delivery_queue_limit)
+    limiter = WebhookRateLimiter(RateLimit(settings.webhook_rate_per_second, settings.webhook_rate_burst))
+    service.add_drain_loop("throttled-webhooks-report", partial(report_throttled, service.uow, limiter),
+                           every_s=settings.throttled_report_seconds)
+    service.add_drain_loop("replay-guard-pruning", partial(prune_replay_guard, service.uow), every_s=600.0)
     holder: dict[str, httpx.AsyncClient] = {}
 
     async def start_handler(svc: Service) -> None:
@@ -60,6 +86,8 @@ def create_service(settings: IngestSettings) -> Service:
         svc.app_state.webhook_handler = WebhookHandler(  # type: ignore[attr-defined]
             IntegrationDirectory(svc.config.state, svc.secrets), writer,
             HttpProviderContext(client, settings.sns_cert_host_pattern), sync_config=svc.config.sync,
+            config_ready=svc.config.ready.is_set, limiter=limiter,
+            in_flight=InFlightLimit(settings.max_concurrent_webhooks), replay_window_s=settings.replay_window_seconds,
         )
         svc.app_state.slack_action_handler = SlackActionHandler(  # type: ignore[attr-defined]
             SlackTeams(svc.config.state, svc.secrets), writer)

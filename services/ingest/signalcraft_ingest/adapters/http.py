@@ -1,7 +1,9 @@
 """Webhook endpoints: read the request, call the handler, map its outcome to a status code.
 
 Status codes: unknown integration 404, over the size limit 413, authentication 401, unparseable 400,
-unsupported shape 422, database unavailable 503; 202 once stored, 200 for a repeat delivery.
+unsupported shape 422, over the integration's rate limit 429 (Retry-After), database unavailable or
+ingest at a limit of its own or its configuration still loading 503 (Retry-After); 202 once stored,
+200 for a repeat delivery or a replay.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from signalcraft_runtime.logs import get_logger
 from signalcraft_runtime.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED, reason_of
 
 from ..domain.errors import (
-    AuthenticationFailed, MalformedPayload, PayloadTooLarge, ProviderUnavailable, UnknownIntegration,
-    UnsupportedPayload, WebhookRejected,
+    AuthenticationFailed, MalformedPayload, PayloadTooLarge, ProviderUnavailable, RateLimited, TryLater,
+    UnknownIntegration, UnsupportedPayload, WebhookRejected,
 )
 from ..domain.providers import get_provider
 from ..domain.providers.base import Provider, WebhookRequest
@@ -27,8 +29,15 @@ log = get_logger(__name__)
 
 STATUS = {
     AuthenticationFailed: 401, MalformedPayload: 400, UnsupportedPayload: 422, PayloadTooLarge: 413,
-    UnknownIntegration: 404,
+    UnknownIntegration: 404, RateLimited: 429,
 }
+# After a database failure: the sender comes back soon; the writer retries nothing on its behalf.
+STORAGE_RETRY_AFTER_S = 5
+
+
+def status_of(rejected: WebhookRejected) -> int:
+    """The status of the rejection's class, or of the nearest class above it that has one."""
+    return next((STATUS[cls] for cls in type(rejected).__mro__ if cls in STATUS), 400)
 
 
 async def read_body(request: Request, max_body_bytes: int) -> bytes:
@@ -62,12 +71,19 @@ def accepted(receipt: Receipt) -> JSONResponse:
 
 
 def refused(provider_name: str, integration_id: str | None, rejected: WebhookRejected) -> JSONResponse:
-    status = STATUS.get(type(rejected), 400)
+    status = status_of(rejected)
     log.info("webhook rejected", provider=provider_name, integration=integration_id, status=status,
              reason=rejected.reason)
     provider = get_provider(provider_name)
     custom = provider.error_body(status, rejected.reason) if provider else None
-    return JSONResponse(dict(custom) if custom else {"error": rejected.reason}, status_code=status)
+    headers = {"Retry-After": str(rejected.retry_after)} if isinstance(rejected, RateLimited) else None
+    return JSONResponse(dict(custom) if custom else {"error": rejected.reason}, status_code=status, headers=headers)
+
+
+def try_later(provider_name: str, reason: str, retry_after: int) -> JSONResponse:
+    """Not refused, not taken now: the sender retries after `retry_after` seconds."""
+    log.info("webhook deferred", provider=provider_name, reason=reason, retry_after=retry_after)
+    return JSONResponse({"error": reason}, status_code=503, headers={"Retry-After": str(retry_after)})
 
 
 def unavailable(provider_name: str, exc: ProviderUnavailable) -> JSONResponse:
@@ -90,9 +106,12 @@ async def receive(handler: WebhookHandler, provider_name: str, integration_id: s
     except WebhookRejected as rejected:
         WEBHOOKS_REJECTED.labels(label, reason_of(rejected)).inc()
         return refused(provider_name, integration_id, rejected)
+    except TryLater as exc:
+        WEBHOOKS_REJECTED.labels(label, reason_of(exc)).inc()
+        return try_later(provider_name, exc.reason, exc.retry_after)
     except StorageUnavailable as exc:
         WEBHOOKS_REJECTED.labels(label, reason_of(exc)).inc()
-        return JSONResponse({"error": str(exc)}, status_code=503)
+        return try_later(provider_name, str(exc), STORAGE_RETRY_AFTER_S)
 
 
 def webhook_router(handler_of: Callable[[Request], WebhookHandler], max_body_bytes: int) -> APIRouter:

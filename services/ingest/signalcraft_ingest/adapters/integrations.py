@@ -62,39 +62,45 @@ class UnknownSecret(AuthenticationFailed):
 class ConfigCatchUp:
     """Catches the config view up with the topic for webhooks naming what it does not know.
 
-    Many callers share the syncs: at most one runs at a time; `settled` waits for the one running,
-    and `fresh` for one begun after the call (a sync begun earlier may have missed a write made just
-    before the webhook). So a scan of made-up ids costs back-to-back syncs, not one per request, and
-    requests for known integrations never wait for any. Cancelling a caller never cancels a sync.
+    Many callers share the catch-ups: at most one runs at a time. A caller takes a `ticket` when it
+    misses; `settled` waits for the catch-up running then (it may bring the integration in), and
+    `after(ticket)` for one begun after the ticket (one begun earlier may have missed a write made
+    just before the webhook). So a scan of made-up ids costs back-to-back catch-ups, not one per
+    request; requests for known integrations never wait for any. Cancelling a caller never cancels
+    a catch-up.
     """
 
     def __init__(self, sync: Callable[[], Awaitable[bool]], is_ready: Callable[[], bool] = lambda: True) -> None:
         self._sync = sync
         self._is_ready = is_ready
         self._running: asyncio.Task[bool] | None = None
-        self.syncs = 0
+        self._begun = 0  # catch-ups begun so far; the running (or last) one is number `_begun`
+
+    def ticket(self) -> int:
+        return self._begun
 
     async def settled(self) -> None:
-        """Once no sync begun before this call is running."""
+        """Once the catch-up running at the call, if any, has finished."""
         running = self._running
         if running is not None and not running.done():
             await asyncio.wait([running])
 
-    async def fresh(self) -> bool:
-        """After a sync begun after this call. True when it reached the topic's end and the view is
-        complete (ready): only then does "not found" mean the integration does not exist."""
-        before = self._running
-        await self.settled()
-        if self._running is before:  # nobody began one since this call
+    async def after(self, ticket: int) -> bool:
+        """After a catch-up begun after `ticket` was taken. True when it reached the topic's end and
+        the view is complete (ready): only then does "not found" mean the integration does not exist."""
+        while True:
+            running = self._running
+            if running is not None and self._begun > ticket:
+                await asyncio.wait([running])
+                return running.result()
+            if running is not None and not running.done():
+                await asyncio.wait([running])  # begun before the ticket: wait, then begin the next
+                continue
+            self._begun += 1
             self._running = asyncio.create_task(self._catch_up(), name="config-catch-up")
-        current = self._running
-        assert current is not None
-        await asyncio.wait([current])
-        return current.result()
 
     async def _catch_up(self) -> bool:
-        self.syncs += 1
         try:
             return await self._sync() and self._is_ready()
-        except Exception:  # ConfigView.sync does not raise; any other failure means "not known to be complete"
+        except Exception:  # ConfigView.sync does not raise; any failure means "not known to be complete"
             return False
