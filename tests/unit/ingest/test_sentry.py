@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from signalcraft_schemas import Severity
+from signalcraft_schemas import AlertStatus, Severity
 from signalcraft_ingest.domain.errors import AuthenticationFailed
 from signalcraft_ingest.domain.providers.sentry import SentryProvider
 
@@ -72,9 +72,10 @@ def test_production_environment_names_normalize_to_prod(environment: str) -> Non
     assert (alert.project, alert.fingerprint) == ("backend", "issue:42")
 
 
-def test_request_id_is_the_delivery_key_and_quiet_actions_give_no_alerts() -> None:
+def test_request_id_is_the_delivery_key_and_an_assignment_is_a_signal_about_the_group() -> None:
+    """Issue 9: `assigned` no longer gives nothing; it names the group's assignee (no new occurrence)."""
     parsed = PROVIDER.parse(make_request(issue_webhook(action="assigned"), {"Request-ID": "abc"}), INTEGRATION)
-    assert parsed.alerts == [] and parsed.delivery_key == "abc"
+    assert [a.status for a in parsed.alerts] == [AlertStatus.ASSIGNED] and parsed.delivery_key == "abc"
 
 
 def test_a_body_sent_again_with_a_new_request_id_has_the_same_replay_key() -> None:

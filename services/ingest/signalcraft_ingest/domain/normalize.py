@@ -43,7 +43,15 @@ def group_key(source: str, project: str, environment: str, fingerprint: str) -> 
     return hashlib.sha256("|".join((source, project, environment, fingerprint)).encode()).hexdigest()
 
 
+# Sources whose fingerprint alone names the problem: a PagerDuty dedup_key is the incident whatever a
+# trigger's payload says, and its acknowledge and resolve usually carry no payload (so no project or
+# environment) yet must reach the trigger's group.
+FINGERPRINT_NAMES_THE_GROUP = {"pagerduty"}
+
+
 def group_key_of(alert: NormalizedAlert) -> str:
+    if alert.source in FINGERPRINT_NAMES_THE_GROUP:
+        return group_key(alert.source, "", "", alert.fingerprint)
     return group_key(alert.source, alert.project, alert.environment, alert.fingerprint)
 
 

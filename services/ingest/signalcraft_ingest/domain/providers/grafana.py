@@ -40,6 +40,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from signalcraft_schemas import NormalizedAlert, Severity
 
@@ -122,6 +123,26 @@ def _values_text(alert: Mapping[str, Any]) -> str:
     return ""
 
 
+def _absolute(url: str | None, base: str | None) -> str | None:
+    """`url` as a link a person can open: as sent when absolute, resolved against the payload's
+    externalURL when relative (Grafana 12 sends generatorURL "?orgId=1"), else dropped."""
+    if not url:
+        return None
+    scheme = urlsplit(url).scheme
+    if scheme in ("http", "https"):
+        return url
+    if not scheme and base and urlsplit(base).scheme in ("http", "https"):
+        # Relative to Grafana's root URL, which may have a path of its own (https://host/grafana/).
+        return urljoin(base.rstrip("/") + "/", url if url.startswith("?") else url.lstrip("/"))
+    return None
+
+
+def _link(alert: Mapping[str, Any], payload: Mapping[str, Any]) -> str | None:
+    base = non_empty_text(payload.get("externalURL"))
+    candidates = (alert.get("generatorURL"), alert.get("panelURL"), alert.get("dashboardURL"), base)
+    return next((link for link in (_absolute(non_empty_text(c), base) for c in candidates) if link), None)
+
+
 def _is_test(labels: Mapping[str, str], annotations: Mapping[str, str], test_group: bool) -> bool:
     default_test_labels = all(labels.get(key) == value for key, value in TEST_ALERT_LABELS.items())
     return test_group or (default_test_labels and annotations.get("summary") == "Notification test")
@@ -149,8 +170,7 @@ def _alert(alert: Mapping[str, Any], index: int, payload: Mapping[str, Any], tes
         description=clip(description, MAX_DESCRIPTION_LENGTH),
         tags=tags,
         occurred_at=occurred_at,
-        link=(non_empty_text(alert.get("generatorURL")) or non_empty_text(alert.get("panelURL"))
-              or non_empty_text(alert.get("dashboardURL")) or non_empty_text(payload.get("externalURL"))),
+        link=_link(alert, payload),
         status=status,
         is_test=_is_test(labels, annotations, test_group),
     )

@@ -14,13 +14,16 @@ senders that read them (to learn a generated dedup_key, say) keep working.
                   the response as PagerDuty does.
   acknowledge  -> acknowledged; requires dedup_key.
   resolve      -> resolved; requires dedup_key.
-fingerprint = dedup_key. Acknowledge and resolve events usually carry no payload, so project and
-environment come from the integration options, never from the payload: a trigger and the resolve for
-it must land in the same group. Their severity is the payload's if sent, else info.
+fingerprint = dedup_key, and the group key is the dedup_key alone (`normalize.group_key_of`): a trigger
+and the acknowledge or resolve for it land in the same group although the latter usually carry no
+payload. The project is `payload.component`, else `payload.group`, else the integration's default,
+else `payload.source`; the environment `payload.custom_details.environment` (or `env`), else the
+integration's default. The
+severity of an acknowledge or resolve is the payload's if sent, else info.
 
 Options:
-  default_project      the project of every event (else "unknown").
-  default_environment  the environment of every event (else "unknown").
+  default_project      the project when the payload names none (else "unknown").
+  default_environment  the environment when the payload names none (else "unknown").
 """
 
 from __future__ import annotations
@@ -108,6 +111,23 @@ def _first_link(event: Mapping[str, Any]) -> str | None:
     return client_url if isinstance(client_url, str) and client_url.startswith("http") else None
 
 
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _project(payload: Mapping[str, Any], default: str | None) -> str | None:
+    """The service the event is about: component, else group, else the integration's default project,
+    else source (a host, at worst)."""
+    named = [_text(payload.get("component")), _text(payload.get("group")), _text(default), _text(payload.get("source"))]
+    return next((clip(v, 200) for v in named if v), None)
+
+
+def _environment(details: Any) -> str | None:
+    if not isinstance(details, Mapping):
+        return None
+    return _text(details.get("environment")) or _text(details.get("env"))
+
+
 def _alert(event: Mapping[str, Any], action: str, dedup_key: str, event_hash: str, request: WebhookRequest,
            integration: Integration) -> NormalizedAlert:
     raw_payload = event.get("payload")
@@ -140,8 +160,8 @@ def _alert(event: Mapping[str, Any], action: str, dedup_key: str, event_hash: st
     return NormalizedAlert(
         source=SOURCE,
         source_event_id=f"{dedup_key}:{action}:{event_hash}",
-        project=integration.options.get("default_project") or UNKNOWN_PROJECT,
-        environment=normalize_environment(integration.options.get("default_environment")),
+        project=_project(payload, integration.options.get("default_project")) or UNKNOWN_PROJECT,
+        environment=normalize_environment(_environment(details) or integration.options.get("default_environment")),
         severity=severity,
         fingerprint=dedup_key,
         title=clip(title, MAX_TITLE_LENGTH),

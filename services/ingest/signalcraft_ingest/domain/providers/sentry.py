@@ -35,7 +35,14 @@ SIGNATURE_HEADERS = ("sentry-hook-signature", "sentry-app-signature")
 # Resources that describe something other than a problem: acknowledged, nothing to group.
 NON_ALERT_RESOURCES = {"installation", "comment", "seer", "preprod_artifact"}
 ISSUE_ACTIONS_FIRING = {"created", "unresolved"}
-ISSUE_ACTIONS_QUIET = {"assigned", "ignored", "archived"}
+# Signals about the issue's group rather than new occurrences: an ignore (archive) snoozes it, until
+# statusDetails.ignoreUntil or until unsnoozed; an assignment names its assignee.
+ISSUE_ACTIONS_SNOOZING = {"ignored", "archived"}
+ISSUE_ACTION_STATUS = {
+    "resolved": AlertStatus.RESOLVED, "assigned": AlertStatus.ASSIGNED,
+    **{action: AlertStatus.SNOOZED for action in ISSUE_ACTIONS_SNOOZING},
+    **{action: AlertStatus.FIRING for action in ISSUE_ACTIONS_FIRING},
+}
 
 
 def sentry_severity(level: Any) -> Severity:
@@ -118,13 +125,8 @@ def _normalize_issue(payload: Mapping[str, Any], request: WebhookRequest, integr
     data = as_mapping(require(payload, "data", "Sentry issue webhook"), "data")
     issue = as_mapping(require(data, "issue", "Sentry issue webhook"), "data.issue")
     issue_id = str(require(issue, "id", "data.issue"))
-    if action in ISSUE_ACTIONS_QUIET:
-        return []
-    if action == "resolved":
-        status = AlertStatus.RESOLVED
-    elif action in ISSUE_ACTIONS_FIRING:
-        status = AlertStatus.FIRING
-    else:
+    status = ISSUE_ACTION_STATUS.get(action)
+    if status is None:
         raise UnsupportedPayload(f"unsupported Sentry issue action {action!r}")
     project = issue.get("project") if isinstance(issue.get("project"), Mapping) else {}
     project_slug = project.get("slug") or project.get("name") or integration.options.get("default_project")
@@ -150,8 +152,29 @@ def _normalize_issue(payload: Mapping[str, Any], request: WebhookRequest, integr
             occurred_at=occurred,
             link=_issue_link(issue, integration),
             status=status,
+            snoozed_until=_ignore_until(issue) if status == AlertStatus.SNOOZED else None,
+            assignee=_assignee(issue.get("assignedTo")) if status == AlertStatus.ASSIGNED else None,
         )
     ]
+
+
+def _ignore_until(issue: Mapping[str, Any]) -> datetime | None:
+    """An ignore's end (statusDetails.ignoreUntil); None: until unsnoozed (or a count/window condition
+    SignalCraft cannot follow, which Sentry ends with an `unresolved` webhook)."""
+    details = issue.get("statusDetails")
+    return parse_time(details.get("ignoreUntil")) if isinstance(details, Mapping) else None
+
+
+def _assignee(assigned: Any) -> str | None:
+    """assignedTo: a user or team object (email, else name, else type:id), a plain name, or null."""
+    if isinstance(assigned, str):
+        return clip(assigned, 200) or None
+    if not isinstance(assigned, Mapping):
+        return None
+    named = assigned.get("email") or assigned.get("name")
+    if named:
+        return clip(named, 200)
+    return f"{assigned.get('type') or 'user'}:{assigned['id']}" if assigned.get("id") else None
 
 
 _PROJECT_IN_URL = re.compile(r"/projects/([^/]+)/([^/]+)/")
