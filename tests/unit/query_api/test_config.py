@@ -101,3 +101,12 @@ def test_a_pagerduty_secret_fingerprint_is_keyed_and_equal_only_for_equal_keys()
     assert first is not None and "routing-key-1" not in first
     # Secrets that name no integration by themselves need not be unique: no fingerprint is stored.
     assert secret_fingerprint(key, "sentry", "routing-key-1") is None
+
+
+def test_rate_limit_and_replay_options_must_be_non_negative_numbers():
+    good = {"rate_limit_per_second": "2.5", "rate_limit_burst": "20", "replay_window_seconds": "0"}
+    check_integration(NewIntegration("acme", "sentry", "Sentry", options=good))
+    for option in good:
+        for bad in ("fast", "-1", "nan", ""):
+            with pytest.raises(InvalidIntegration, match=option):
+                check_integration(NewIntegration("acme", "sentry", "Sentry", options={option: bad}))

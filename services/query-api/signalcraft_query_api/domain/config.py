@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -132,6 +133,9 @@ REQUIRED_OPTIONS = {
     "cloudwatch": {"topic_arns": "the comma-separated SNS topic ARNs it accepts (any AWS account can sign an "
                                  "SNS message, so without the list a stranger's topic could deliver here)"},
 }
+# Options ingest reads as non-negative numbers (its abuse limits); it keeps its defaults for a bad
+# value rather than refuse alerts, so a bad value is refused here.
+NUMERIC_OPTIONS = ("rate_limit_per_second", "rate_limit_burst", "replay_window_seconds")
 # Providers whose secret alone names the integration (PagerDuty's /v2/enqueue routes by routing_key).
 SECRET_IDENTIFIES = {"pagerduty"}
 
@@ -147,6 +151,16 @@ def check_integration(new: NewIntegration) -> None:
     for option, why in REQUIRED_OPTIONS.get(new.provider, {}).items():
         if not [item for item in new.options.get(option, "").split(",") if item.strip()]:
             raise InvalidIntegration(f"a {new.provider} integration needs the option {option}: {why}")
+    for option in NUMERIC_OPTIONS:
+        if option in new.options and not _non_negative_number(new.options[option]):
+            raise InvalidIntegration(f"the option {option} must be a non-negative number, got {new.options[option]!r}")
+
+
+def _non_negative_number(text: str) -> bool:
+    try:
+        return math.isfinite(value := float(text)) and value >= 0
+    except ValueError:
+        return False
 
 
 def secret_fingerprint(key: bytes, provider: str, secret: str) -> str | None:
