@@ -7,25 +7,25 @@ the group as it now stands, or 409 with the rejection's reason (e.g. already_res
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from .. import handlers
 from ..domain.commands import CommandRequest, InvalidCommand, UnknownGroup, accepted, outcome_answer
 from .auth import require_token
+from .request_bodies import RequestBody, StorableTime
 
 router = APIRouter(prefix="/api", tags=["commands"], dependencies=[Depends(require_token)])
 
 
-class CommandIn(BaseModel):
+class CommandIn(RequestBody):
     by: str | None = Field(default=None, max_length=100, description="Who acts (the actor is api:<by>)")
     duration: str | int | None = Field(default=None, description='snooze: "90s", "15m", "4h", ISO 8601; a number is minutes')
-    until: datetime | None = Field(default=None, description="snooze: until this time instead")
+    until: StorableTime | None = Field(default=None, description="snooze: until this time instead")
     reason: str | None = Field(default=None, max_length=500)
 
 

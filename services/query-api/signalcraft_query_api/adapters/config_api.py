@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import Field, HttpUrl
 
 from signalcraft_runtime.service import Service
 from signalcraft_schemas.durations import DurationSeconds
@@ -22,6 +22,7 @@ from ..domain.config import (
 )
 from ..repository.config import ConfigRepository
 from .auth import require_token
+from .request_bodies import Position, RequestBody
 
 router = APIRouter(prefix="/api", tags=["config"], dependencies=[Depends(require_token)])
 
@@ -56,7 +57,7 @@ async def config_rows(request: Request) -> AsyncIterator[ConfigRepository]:
         yield ConfigRepository(conn)
 
 
-class WorkspaceIn(BaseModel):
+class WorkspaceIn(RequestBody):
     name: str = Field(min_length=1, max_length=200)
     workspace_id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     dedup_window_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
@@ -94,7 +95,7 @@ async def list_workspaces(rows: ConfigRepository = Depends(config_rows)) -> list
     return await rows.workspaces()
 
 
-class IntegrationIn(BaseModel):
+class IntegrationIn(RequestBody):
     workspace_id: str
     provider: str
     name: str = Field(min_length=1, max_length=200)
@@ -116,7 +117,7 @@ async def list_integrations(workspace_id: str, rows: ConfigRepository = Depends(
     return await rows.integrations(workspace_id)
 
 
-class SlackIn(BaseModel):
+class SlackIn(RequestBody):
     workspace_id: str
     bot_token: str = Field(min_length=1)
     signing_secret: str = Field(min_length=1)
@@ -131,14 +132,14 @@ async def connect_slack(body: SlackIn, request: Request) -> dict[str, Any]:
         return await handlers.connect_slack(_service(request), credentials)
 
 
-class RuleIn(BaseModel):
+class RuleIn(RequestBody):
     workspace_id: str
     name: str = Field(min_length=1, max_length=200)
-    position: int = 100
+    position: Position = 100
     conditions: RoutingConditions = Field(default_factory=RoutingConditions)
     channel: str = Field(min_length=1)
     runbook_url: HttpUrl | None = None
-    escalate_after_minutes: int | None = Field(default=None, ge=1)
+    escalate_after_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
     escalate_after: DurationSeconds | None = Field(default=None, le=7 * 24 * 3600, description="Wins over the minutes")
     enabled: bool = True
 
