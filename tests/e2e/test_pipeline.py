@@ -207,8 +207,51 @@ async def test_an_unprocessable_message_goes_to_the_dead_letter_topic_and_shows(
     def dead_letters_of_both_consumers() -> list[dict] | None:
         # Each consumer of the topic dead-letters the record on its own, and each dead letter reaches
         # the read model by its own path: wait for both, not for the first.
-        ours = [d for d in tenant.api("/api/delivery-health")["dead_letters"] if d["topic"] == "alerts.normalized"]
+        ours = [d for d in tenant.admin.get("/api/dead-letters", limit=500) if d["topic"] == "alerts.normalized"]
         return ours if {"grouping", "query-api"} <= {d["consumer"] for d in ours} else None
 
     ours = wait_until(dead_letters_of_both_consumers, 60, what="dead letters of grouping and query-api visible")
     assert all("undecodable" in d["error"] for d in ours)
+    # Whose it is cannot be read: the global (admin) view shows it, no workspace's delivery health does.
+    assert {d["workspace_id"] for d in ours} == {"unknown"}
+    assert [d for d in tenant.api("/api/delivery-health")["dead_letters"] if d["workspace_id"] != tenant.workspace_id] == []
+    assert tenant.admin.get("/api/dead-letters", workspace_id=tenant.workspace_id) == []
+
+
+async def test_a_sentry_body_replayed_with_a_new_request_id_is_a_duplicate_and_stores_nothing(tenant: Tenant) -> None:
+    """Sentry signs the body only; the Request-ID is not signed, so a captured body with a new id is a replay."""
+    body = event_alert("6600002")
+    async with httpx.AsyncClient(timeout=30) as client:
+        first = await send(client, tenant.webhook_url, tenant.secret, body, request_id=uuid.uuid4().hex)
+        replayed = await send(client, tenant.webhook_url, tenant.secret, body, request_id=uuid.uuid4().hex)
+        other = await send(client, tenant.webhook_url, tenant.secret, event_alert("6600002"))
+    assert first.status_code == 202
+    assert replayed.status_code == 200 and replayed.json()["status"] == "duplicate"
+    assert other.status_code == 202  # another event of the same issue is no replay
+    wait_until(lambda: [g["count"] for g in tenant.groups()] == [2], 60, what="two alerts in the group")
+    await asyncio.sleep(1.0)
+    assert [g["count"] for g in tenant.groups()] == [2]
+    assert tenant.sql("SELECT count(*) FROM ingest.deliveries WHERE integration_id = %s", tenant.integration_id) == [(2,)]
+
+
+def test_over_its_rate_limit_an_integration_gets_429_and_delivery_health_counts_it(tenant: Tenant) -> None:
+    created = tenant.admin.add_integration(tenant.workspace_id, "sentry", "Noisy Sentry", secret=tenant.secret,
+                                           options={"rate_limit_per_second": "0.2", "rate_limit_burst": "2"})
+    url = created["webhook_url"]
+    wait_until(lambda: httpx.post(url, content=b"{}", timeout=10).status_code == 401, 60, what="ingest knowing it")
+    answers = []
+    for n in range(5):
+        body = event_alert(str(6_700_000 + n))
+        answers.append(httpx.post(url, content=body, headers=sentry_headers(body, tenant.secret), timeout=30))
+    assert [a.status_code for a in answers] == [202, 202, 429, 429, 429], [a.text for a in answers]
+    assert all(int(a.headers["retry-after"]) >= 1 and "rate limit" in a.json()["error"] for a in answers[2:])
+
+    def throttled() -> dict | None:
+        found = [i for i in tenant.api("/api/delivery-health")["integrations"]
+                 if i["integration_id"] == created["integration_id"]]
+        return found[0] if found and found[0]["throttled_total"] == 3 else None
+
+    health = wait_until(throttled, 60, what="3 throttled webhooks in delivery health")
+    assert health["alerts_total"] == 2 and health["last_throttled_at"] is not None
+    assert tenant.sql("SELECT count(*) FROM ingest.deliveries WHERE integration_id = %s",
+                      created["integration_id"]) == [(2,)]  # every 202 stored, no 429

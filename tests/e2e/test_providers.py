@@ -163,6 +163,24 @@ def test_grafana_hmac_signed_with_timestamp_becomes_two_groups_and_two_messages(
         assert f"[MEDIUM] prod · blue — {group['title']} (×1)" in message_for(messages, group)["text"]
 
 
+def test_grafana_without_a_timestamp_header_answers_a_replay_as_a_duplicate_and_stores_nothing(tenant: Tenant) -> None:
+    """Signed over the body only, nothing in the request is fresh: the signed body names a replay."""
+    secret = f"grafana-hmac-{secrets.token_hex(8)}"
+    created = add_integration(tenant, "grafana", secret, auth="hmac", default_environment="prd")
+    body = json.dumps(fixture("grafana/firing-two-alerts-grafana-docs.json")).encode()
+    headers = {"Content-Type": "application/json",
+               GRAFANA_SIGNATURE: hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    first = httpx.post(created["webhook_url"], content=body, timeout=30, headers=headers)
+    replayed = httpx.post(created["webhook_url"], content=body, timeout=30, headers=headers)
+    assert first.status_code == 202, first.text
+    assert replayed.status_code == 200 and replayed.json()["status"] == "duplicate", replayed.text
+    groups = wait_groups(tenant, 2, what="2 Grafana groups")
+    time.sleep(1.0)
+    assert sorted(g["count"] for g in tenant.groups()) == [1, 1] and len(groups) == 2
+    assert tenant.sql("SELECT count(*) FROM ingest.deliveries WHERE integration_id = %s",
+                      created["integration_id"]) == [(1,)]
+
+
 # --- Datadog ------------------------------------------------------------------------------------------
 
 def add_datadog(tenant: Tenant) -> tuple[str, str]:
@@ -290,6 +308,23 @@ def test_pagerduty_unknown_routing_key_is_401_in_pagerdutys_error_shape(tenant: 
     time.sleep(0.5)
     assert tenant.sql("SELECT count(*) FROM ingest.deliveries WHERE workspace_id = %s", tenant.workspace_id) == [(0,)]
     assert tenant.sql("SELECT count(*) FROM query.alerts WHERE workspace_id = %s", tenant.workspace_id) == [(0,)]
+
+
+def test_pagerduty_routing_key_is_not_kept_in_the_stored_delivery(tenant: Tenant) -> None:
+    """The routing key is the credential: the raw copy ingest keeps has it redacted, on both URLs."""
+    routing_key = secrets.token_hex(16)
+    created = add_integration(tenant, "pagerduty", routing_key)
+    for url, dedup_key in ((created["events_v2_url"], "srv01/a"), (created["webhook_url"], "srv01/b")):
+        response = httpx.post(url, content=pagerduty_event("trigger", routing_key, dedup_key), timeout=30,
+                              headers={"Content-Type": "application/json", "User-Agent": "pd-sender"})
+        assert response.status_code == 202, response.text
+    stored = tenant.sql("SELECT body, headers::text FROM ingest.deliveries WHERE integration_id = %s",
+                        created["integration_id"])
+    assert len(stored) == 2
+    for body, headers in stored:
+        assert routing_key.encode() not in bytes(body) and routing_key not in headers
+        event = json.loads(bytes(body))
+        assert event["routing_key"] == "[redacted]" and event["event_action"] == "trigger"
 
 
 # --- Refusals, every provider -------------------------------------------------------------------------
