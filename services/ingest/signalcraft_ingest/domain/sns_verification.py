@@ -72,7 +72,11 @@ def string_to_sign(message: Mapping[str, Any]) -> bytes:
         parts.append(f"{name}\n{value}\n")
     return "".join(parts).encode()
 def check_https_url(url: str, host_pattern: re.Pattern[str], what: str, require_pem: bool) -> str:
-    """The SNS URL policy: https, no credentials, an allowed host, a .pem path when asked."""
+    """The SNS URL policy: https, no credentials, an allowed host, a .pem path when asked. SNS's URLs
+    are plain ASCII: whitespace or a control character (which urlsplit lets through, and the HTTP
+    client then refuses) makes it no URL of SNS's."""
+    if not url.isascii() or not url.isprintable() or any(c.isspace() for c in url):
+        raise AuthenticationFailed(f"{what} is not a valid URL")
     try:
         parts = urlsplit(url)
         host = parts.hostname
