@@ -6,12 +6,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install helm run demo test test-fast bench schemas clean
+.PHONY: help install helm run demo test test-fast fuzz bench schemas clean
 
 help:
 	@echo "make run    - start broker, PostgreSQL, fake Slack and the six services (Ctrl-C stops them)"
 	@echo "make demo   - send a signed Sentry webhook into the running system and show the Slack message"
 	@echo "make test   - unit, contract, integration and end-to-end tests (real broker and PostgreSQL)"
+	@echo "make fuzz   - 10,000 hostile requests at every webhook and API route; prints counts (FUZZ_REQUESTS, FUZZ_SEED)"
 	@echo "make bench  - ingest throughput and latency on the durable embedded stack"
 	@echo "make schemas - re-export event JSON Schemas (refuses breaking changes)"
 	@echo "make helm   - install the pinned helm binary into .venv/bin (make test does it first)"
@@ -78,6 +79,13 @@ test: $(STAMP) $(HELM_STAMP)
 test-fast: $(STAMP) $(HELM_STAMP)
 	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# The full fuzz run (make test runs a 1,000-request slice of it): counts per status class and endpoint.
+FUZZ_REQUESTS ?= 10000
+FUZZ_SEED ?= 8
+fuzz: $(STAMP)
+	SIGNALCRAFT_FUZZ_REQUESTS=$(FUZZ_REQUESTS) SIGNALCRAFT_FUZZ_SEED=$(FUZZ_SEED) \
+	$(PY) -m pytest tests/fuzz/test_fuzz.py -s -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m bench.ingest_bench $(BENCH_ARGS)
