@@ -58,6 +58,8 @@ def connected(workspace: str, team: str | None, secret: str) -> SlackConnected:
 CONFIG = ConfigState(slack={
     "ws-a": connected("ws-a", "T1", "secret-a"), "ws-b": connected("ws-b", "T1", "secret-b"),
     "ws-c": connected("ws-c", "T2", "secret-c"), "ws-d": connected("ws-d", None, "secret-d"),
+    # Written under another SIGNALCRAFT_SECRET_KEY: skipped, never a 500.
+    "ws-e": SlackConnected(workspace_id="ws-e", bot_token_encrypted="x", signing_secret_encrypted="not-fernet", team_id="T1"),
 })
 
 

@@ -50,7 +50,11 @@ class SlackTeams:
                 continue
             cached = self._decrypted.get(workspace_id)
             if cached is None or cached[0] != connected.signing_secret_encrypted:
-                cached = (connected.signing_secret_encrypted, self._secrets.decrypt(connected.signing_secret_encrypted))
+                try:
+                    cached = (connected.signing_secret_encrypted, self._secrets.decrypt(connected.signing_secret_encrypted))
+                except ValueError:  # written under another SIGNALCRAFT_SECRET_KEY: it cannot verify anything
+                    log.error("slack signing secret cannot be decrypted", workspace_id=workspace_id)
+                    continue
                 self._decrypted[workspace_id] = cached
             found.append((workspace_id, cached[1]))
         return found
