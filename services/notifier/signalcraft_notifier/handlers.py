@@ -41,8 +41,7 @@ from .domain.delivery import (
     plan_ephemeral, plan_post, plan_rewrite, posted_original, priority, result_event, search_posted_since, settled,
 )
 from .domain.pacing import LanePacing
-from .domain.rewrites import WAIT_FOR_FIRST_POST, QueuedRewrite, Step, first_due, next_due, next_step, not_found, \
-    results, search_from
+from .domain.rewrites import QueuedRewrite, first_due, next_due, not_found, results, schedule, search_from
 from .repository import DeliveryRepository, DeliveryState, RewriteRepository
 
 log = get_logger(__name__)
@@ -232,7 +231,8 @@ class RewriteLane:
         self._woken.set()
 
     async def step(self) -> int:
-        """Wait for queued rewrites (or poll for due ones), then do every due one; returns how many."""
+        """Wait for queued rewrites (or poll for due ones), then do every due one its pace allows;
+        returns how many were claimed."""
         if not self._more:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), self._poll_s)
@@ -243,7 +243,10 @@ class RewriteLane:
                                                                         self._batch)
             await uow.commit()
         self._more = len(claimed) == self._batch
-        await asyncio.gather(*(self._rewrite_visibly(q) for q in claimed))
+        ready, later = schedule(claimed, self._pacing.rewrites, self._clock(),
+                                lambda workspace: self._slack.workspace(workspace) is not None)
+        await self._postpone([(q, timedelta(seconds=wait)) for q, wait in later])
+        await asyncio.gather(*(self._rewrite_visibly(q) for q in ready))
         return len(claimed)
 
     async def _rewrite_visibly(self, queued: QueuedRewrite) -> None:
@@ -252,18 +255,12 @@ class RewriteLane:
         except Exception:  # a lookup or the database failed: try again shortly (the lease covers a crash)
             log.exception("rewrite postponed after an error", group_id=str(queued.group_id))
             with suppress(Exception):
-                await self._postpone(queued, timedelta(seconds=5))
+                await self._postpone([(queued, timedelta(seconds=5))])
 
     async def rewrite(self, queued: QueuedRewrite) -> None:
-        slack = self._slack.workspace(queued.workspace_id)
-        wait = self._pacing.rewrites.delay(queued.workspace_id, self._clock()) if slack is not None else 0.0
-        if slack is not None and (wait > 0 or next_step(queued) == Step.WAIT):  # not its turn, or being posted
-            await self._postpone(queued, timedelta(seconds=wait) if wait > 0 else WAIT_FOR_FIRST_POST)
-            return
-        if slack is not None:  # spent before any await: the other rewrites of this claim see it
-            self._pacing.rewrites.take(queued.workspace_id, self._clock())
+        """The group's message rewritten as the queued state shows it (found first if not recorded)."""
         async with self._gate, within(queued.env.id):
-            outcome = await self._outcome(slack, queued)
+            outcome = await self._outcome(self._slack.workspace(queued.workspace_id), queued)
         now = utcnow()
         async with self._uow() as uow:
             if await RewriteRepository(uow.connection).complete(queued, outcome, self._owner, now,
@@ -288,8 +285,11 @@ class RewriteLane:
         ts = await slack.find_group_message(channel, str(queued.group_id), since=search_from(queued))
         return GroupMessage(channel, ts) if ts else None
 
-    async def _postpone(self, queued: QueuedRewrite, wait: timedelta) -> None:
+    async def _postpone(self, waits: list[tuple[QueuedRewrite, timedelta]]) -> None:
+        if not waits:
+            return
+        now = utcnow()
         async with self._uow() as uow:
-            await RewriteRepository(uow.connection).postpone(queued.group_id, self._owner, utcnow() + wait)
+            await RewriteRepository(uow.connection).postpone([(q.group_id, now + wait) for q, wait in waits], self._owner)
             await uow.commit()
 

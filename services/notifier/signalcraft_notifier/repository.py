@@ -215,9 +215,13 @@ class RewriteRepository:
             deliveries.c.request_id.in_(request_ids), deliveries.c.state == QUEUED))
         return {r.request_id: Answered(r.request_id, NotificationKind(r.kind), r.channel) for r in rows}
 
-    async def postpone(self, group_id: UUID, owner: str, due_at: datetime) -> None:
-        await self._conn.execute(update(rewrites).where(rewrites.c.group_id == group_id, rewrites.c.owner == owner)
-                                 .values(owner=None, lease_until=None, due_at=due_at))
+    async def postpone(self, due: Sequence[tuple[UUID, datetime]], owner: str) -> None:
+        """Give claimed rewrites back, each due again when given."""
+        if due:
+            await self._conn.execute(
+                update(rewrites).where(rewrites.c.group_id == bindparam("g"), rewrites.c.owner == owner)
+                .values(owner=None, lease_until=None, due_at=bindparam("due")),
+                [{"g": group_id, "due": at} for group_id, at in due])
 
     async def complete(self, queued: QueuedRewrite, outcome: Outcome, owner: str, now: datetime,
                        next_due: datetime) -> bool:

@@ -12,7 +12,7 @@ import pytest
 from signalcraft_notifier.domain.delivery import FAILED, ORIGINAL_MISSING, SENDING, SENT, GroupMessage, Outcome
 from signalcraft_notifier.domain.pacing import Pacer
 from signalcraft_notifier.domain.rewrites import (
-    Answered, QueuedRewrite, Step, first_due, next_due, next_step, not_found, results, search_from,
+    Answered, QueuedRewrite, Step, first_due, next_due, next_step, not_found, results, schedule, search_from,
 )
 from signalcraft_schemas import Envelope
 from signalcraft_schemas.events import NotificationDelivered, NotificationFailed, NotificationKind
@@ -22,11 +22,12 @@ from ..builders import T0, make_group, make_request
 ORIGINAL = GroupMessage("#alerts", "1700000000.000100")
 
 
-def queued(original: GroupMessage | None = ORIGINAL, first_post: str | None = SENT, answers: int = 2) -> QueuedRewrite:
+def queued(original: GroupMessage | None = ORIGINAL, first_post: str | None = SENT, answers: int = 2,
+           workspace: str = "ws") -> QueuedRewrite:
     request = make_request(kind=NotificationKind.UPDATED, group=make_group(count=7, last_seen_at=T0))
     env = Envelope.wrap(request, workspace_id="ws", key="k", correlation_id="delivery-1", occurred_at=T0)
     answered = [Answered(uuid4(), NotificationKind.UPDATED, "#alerts") for _ in range(answers)]
-    return QueuedRewrite(request.group.group_id, "ws", env, 3, answered, original, first_post)
+    return QueuedRewrite(request.group.group_id, workspace, env, 3, answered, original, first_post)
 
 
 def test_a_known_message_is_rewritten_one_being_posted_is_waited_for_a_missing_one_looked_up() -> None:
@@ -86,3 +87,16 @@ def test_a_pacer_needs_a_rate_and_a_burst() -> None:
     for rate, burst in ((0, 1), (-1, 1), (1, 0.5)):
         with pytest.raises(ValueError):
             Pacer(rate, burst)
+
+
+def test_a_claim_goes_as_far_as_each_workspaces_pace_allows_the_rest_waits_its_turn_in_order() -> None:
+    pacer = Pacer(rate_per_s=1.0, burst=2)
+    claimed = [queued() for _ in range(5)] + [queued(workspace="other")]
+    claimed.insert(1, queued(original=None, first_post=SENDING))  # its message is being posted right now
+    claimed.append(queued(workspace="gone"))
+    ready, later = schedule(claimed, pacer, 0.0, connected=lambda workspace: workspace != "gone")
+    assert [q.workspace_id for q in ready] == ["ws", "ws", "other", "gone"]  # the burst; another workspace; no Slack
+    assert [(q.workspace_id, wait) for q, wait in later] == [("ws", 1.0), ("ws", 1.0), ("ws", 2.0), ("ws", 3.0)]
+    assert later[0][0] is claimed[1]  # waiting for its first post, a second
+    ready, later = schedule([queued()], pacer, 1.0, connected=lambda _: True)  # a token has come back
+    assert len(ready) == 1 and later == []

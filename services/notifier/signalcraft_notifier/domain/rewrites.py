@@ -9,6 +9,7 @@ there the rewrite fails visibly. Never a new top-level message. Pure: `now` is p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -19,6 +20,7 @@ from signalcraft_schemas import Envelope
 from signalcraft_schemas.events import NotificationDelivered, NotificationFailed, NotificationKind, NotificationRequested
 
 from .delivery import ORIGINAL_MISSING, SEARCH_MARGIN, SENDING, GroupMessage, Outcome
+from .pacing import Pacer
 
 WAIT_FOR_FIRST_POST = timedelta(seconds=1)
 
@@ -58,6 +60,29 @@ def next_step(queued: QueuedRewrite) -> Step:
     if queued.original is not None:
         return Step.REWRITE
     return Step.WAIT if queued.first_post == SENDING else Step.LOOK_UP
+
+
+def schedule(claimed: list[QueuedRewrite], pacer: Pacer, now: float,
+             connected: Callable[[str], bool]) -> tuple[list[QueuedRewrite], list[tuple[QueuedRewrite, float]]]:
+    """Which claimed rewrites go now (each spends its workspace's token), and how many seconds each
+    other one waits: a second while its message is being posted, or its turn at its workspace's
+    pace, one slot after the other in the order claimed (so every message gets its turn)."""
+    ready: list[QueuedRewrite] = []
+    later: list[tuple[QueuedRewrite, float]] = []
+    behind: dict[str, int] = {}
+    for queued in claimed:
+        workspace = queued.workspace_id
+        if not connected(workspace):
+            ready.append(queued)  # fails at once, visibly: no Slack to pace
+        elif next_step(queued) == Step.WAIT:
+            later.append((queued, WAIT_FOR_FIRST_POST.total_seconds()))
+        elif (wait := pacer.delay(workspace, now)) == 0:
+            pacer.take(workspace, now)
+            ready.append(queued)
+        else:
+            later.append((queued, wait + behind.get(workspace, 0) / pacer.rate_per_s))
+            behind[workspace] = behind.get(workspace, 0) + 1
+    return ready, later
 
 
 def search_from(queued: QueuedRewrite) -> datetime:
