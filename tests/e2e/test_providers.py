@@ -84,8 +84,9 @@ def message_for(messages: list[dict[str, Any]], group: dict[str, Any]) -> dict[s
 
 def resolved_update(tenant: Tenant, message: dict[str, Any]) -> dict[str, Any]:
     """The group's Slack message once rewritten as resolved: the same message (ts), not a new one."""
-    updated = wait_until(lambda: [m for m in tenant.slack_messages() if m["ts"] == message["ts"] and m["updates"] >= 1],
-                         WAIT, what="the Slack message updated")[0]
+    # Other state changes (an acknowledgement) may rewrite it first: wait for the resolution's rewrite.
+    updated = wait_until(lambda: [m for m in tenant.slack_messages() if m["ts"] == message["ts"] and m["updates"] >= 1
+                                  and m["text"].startswith("Resolved:")], WAIT, what="the Slack message resolved")[0]
     assert updated["text"].startswith("Resolved:"), updated["text"]
     assert not any(b["type"] == "actions" for b in updated["blocks"])  # no buttons left
     return updated
@@ -277,7 +278,7 @@ def test_pagerduty_trigger_acknowledge_resolve_through_v2_enqueue(tenant: Tenant
     send("trigger")
     group = wait_groups(tenant, 1, what="the triggered group")[0]
     assert (group["source"], group["title"], group["project"], group["environment"], group["severity"], group["status"],
-            group["count"]) == ("pagerduty", title, "datapipe", "prod", "critical", "open", 1)
+            group["count"]) == ("pagerduty", title, "mysql", "prod", "critical", "open", 1)  # payload.component (9.6)
     message = exactly_messages(tenant, 1, settle=0)[0]
     assert title in message["text"]
 
