@@ -73,9 +73,11 @@ async def fire_due(uow_factory: UnitOfWorkFactory, now: datetime, limit: int = 2
     async with uow_factory() as uow:
         repo = TimerRepository(uow.connection)
         due = await repo.due(now, limit)
+        statuses = await repo.statuses({timer.group_id for timer, _, _ in due})
         for timer, correlation_id, causation_id in due:
             uow.emit_all(Envelope.wrap(data, workspace_id=timer.workspace_id, key=timer.group_key, occurred_at=now,
-                                       correlation_id=correlation_id, causation_id=causation_id) for data in fire(timer))
+                                       correlation_id=correlation_id, causation_id=causation_id)
+                         for data in fire(timer, statuses.get(timer.group_id)))
             await repo.mark_fired(timer)
         await uow.commit()
         return len(due)

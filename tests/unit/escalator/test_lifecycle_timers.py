@@ -79,3 +79,13 @@ def test_the_timeline_learns_who_cancelled_the_escalation():
 def test_the_auto_close_window_has_seconds_resolution():
     workspace = WorkspaceConfigured(workspace_id=WORKSPACE, name="w", auto_close_minutes=90, auto_close_seconds=45)
     assert auto_close_window(workspace) == timedelta(seconds=45)
+
+
+def test_a_rearm_that_overtakes_its_reopen_arms_and_a_due_escalation_of_a_settled_group_stays_quiet():
+    rearm = EscalationArmed(group=make_group(), channel="#c", due_at=at(5), rearm=True)
+    [timer] = on_event(rearm, WORKSPACE, AUTO_CLOSE, GroupStatus.RESOLVED).arm  # the reopen not seen yet
+    first = EscalationArmed(group=make_group(), channel="#c", due_at=at(5))
+    assert on_event(first, WORKSPACE, AUTO_CLOSE, GroupStatus.RESOLVED) == TimerChanges()
+    for settled in (GroupStatus.ACKNOWLEDGED, GroupStatus.SNOOZED, GroupStatus.RESOLVED):
+        assert fire(timer, settled) == []
+    assert len(fire(timer, GroupStatus.OPEN)) == 2 and len(fire(timer)) == 2

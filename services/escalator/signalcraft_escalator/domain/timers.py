@@ -67,8 +67,12 @@ class TimerChanges:
 def on_event(event: EventData, workspace_id: str, auto_close: timedelta, group_status: GroupStatus | None) -> TimerChanges:
     """What an incoming event does to the timers. `group_status` is the last status seen for the group."""
     if isinstance(event, EscalationArmed):
-        if group_status in (GroupStatus.ACKNOWLEDGED, GroupStatus.SNOOZED, GroupStatus.RESOLVED) or event.group.is_test:
-            return TimerChanges()  # acknowledged before the arming reached us; a test never escalates
+        # Acknowledged (or snoozed, resolved) before the arming reached us: nothing to arm. A re-arm
+        # after a reopen may arrive before the reopen itself (another topic): a resolved status is
+        # then stale, so it arms, and `fire` checks the status once due. A test never escalates.
+        settled = (GroupStatus.ACKNOWLEDGED, GroupStatus.SNOOZED) + (() if event.rearm else (GroupStatus.RESOLVED,))
+        if group_status in settled or event.group.is_test:
+            return TimerChanges()
         group = event.group
         return TimerChanges(arm=[Timer(TimerKind.ESCALATION, group.group_id, group.group_key, workspace_id, event.due_at, {
             "group": group.model_dump(mode="json"), "channel": event.channel, "rule_id": event.rule_id,
@@ -119,9 +123,12 @@ def refreshed_payload(group: GroupSnapshot) -> tuple[TimerKind, dict[str, Any]]:
     return TimerKind.ESCALATION, {"group": group.model_dump(mode="json")}
 
 
-def fire(timer: Timer) -> list[EventData]:
-    """The events a due timer produces."""
+def fire(timer: Timer, group_status: GroupStatus | None = None) -> list[EventData]:
+    """The events a due timer produces. An escalation whose group is, as last seen, no longer open
+    (acknowledged, snoozed or resolved since: an event that raced its re-arming) stays quiet."""
     if timer.kind == TimerKind.ESCALATION:
+        if group_status in (GroupStatus.ACKNOWLEDGED, GroupStatus.SNOOZED, GroupStatus.RESOLVED):
+            return []
         group = GroupSnapshot.model_validate(timer.payload["group"])
         level = int(timer.payload.get("level", 1))
         return [
