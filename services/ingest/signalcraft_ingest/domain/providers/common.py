@@ -34,8 +34,13 @@ REDACTED = "[redacted]"
 
 def redacted_body(payload: Mapping[str, Any], secret_fields: tuple[str, ...]) -> bytes:
     """The JSON body to store, with the values of its top-level secret-bearing fields replaced: the
-    raw copy of a delivery is for audit and replay, and must not hand out the integration's secret."""
-    return orjson.dumps({key: REDACTED if key in secret_fields else value for key, value in payload.items()})
+    raw copy of a delivery is for audit and replay, and must not hand out the integration's secret.
+    orjson writes 255 levels of nesting where it reads 1,024: a body nested deeper is refused (422),
+    not a server error."""
+    try:
+        return orjson.dumps({key: REDACTED if key in secret_fields else value for key, value in payload.items()})
+    except orjson.JSONEncodeError as exc:
+        raise UnsupportedPayload(f"body cannot be stored: {exc}") from None
 
 
 def non_empty_text(value: Any) -> str | None:
