@@ -406,3 +406,17 @@ async def test_a_thread_reply_posted_before_a_crash_is_found_in_its_thread_not_p
     [(status, ts)] = await rows(uow, "SELECT state, message_ts FROM notifier.deliveries WHERE request_id = :r",
                                 r=reopened.id)
     assert (status, ts) == ("sent", reply.ts)
+
+
+async def test_a_lookup_slack_refuses_for_good_fails_the_rewrite_instead_of_retrying_forever(uow, slack) -> None:  # type: ignore[no-untyped-def]
+    state, base_url = slack
+    channel = f"#c-{secrets.token_hex(3)}"
+    state.missing_channels.add(channel)
+    client = lambda _: SlackClient("xoxb-test", base_url)  # noqa: E731
+    resolved = follow_up(request(channel), NotificationKind.RESOLVED, status=GroupStatus.RESOLVED)
+    await notifier_consumer(uow, client, sleep=no_sleep).process([record_at(resolved, 0)])
+    await drain(rewrite_lane(uow, client))
+    [(status, error)] = await rows(uow, "SELECT state, last_error FROM notifier.deliveries WHERE request_id = :r",
+                                   r=resolved.id)
+    assert (status, error) == ("failed", "channel_not_found")
+    assert await rows(uow, "SELECT 1 FROM notifier.rewrites WHERE group_id = :g", g=resolved.data.group.group_id) == []

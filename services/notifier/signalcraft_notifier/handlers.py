@@ -36,7 +36,7 @@ from signalcraft_runtime.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from signalcraft_schemas import Envelope
 
 from .domain.delivery import (
-    NO_REPLY_URL, NOT_CONNECTED, DeliveryBatch, Ephemeral, GroupMessage, Lane, Outcome, Pending, SlackCall,
+    NO_REPLY_URL, NOT_CONNECTED, DeliveryBatch, Ephemeral, GroupMessage, Lane, LookupFailed, Outcome, Pending, SlackCall,
     coalesced_rewrites, handed_over, is_finished, lane_of, may_have_posted_before, needs_original, original_of,
     plan_ephemeral, plan_post, plan_rewrite, posted_original, priority, result_event, search_posted_since, settled,
 )
@@ -273,7 +273,12 @@ class RewriteLane:
     async def _outcome(self, slack: WorkspaceSlackPort | None, queued: QueuedRewrite) -> Outcome:
         if slack is None:
             return Outcome(ok=False, error=NOT_CONNECTED)
-        original = queued.original or await self._look_up(slack, queued)
+        try:
+            original = queued.original or await self._look_up(slack, queued)
+        except LookupFailed as failed:
+            if not failed.terminal:
+                raise  # rate limited, Slack unavailable: postponed, tried again
+            return Outcome(ok=False, error=failed.error)
         if original is None:
             return not_found()
         call = plan_rewrite(queued.request, queued.workspace_id, original)

@@ -27,8 +27,8 @@ from signalcraft_runtime.metrics import observe_slack_call
 from signalcraft_runtime.telemetry import client_span, failed
 from signalcraft_schemas.events import SlackConnected
 
-from ..domain.delivery import Attempt, Ephemeral, Outcome, SlackCall, response_url_allowed
-from ..domain.slack_errors import Classified, classify, retryable
+from ..domain.delivery import Attempt, Ephemeral, LookupFailed, Outcome, SlackCall, response_url_allowed
+from ..domain.slack_errors import Classified, Disposition, classify, retryable
 
 METADATA_EVENT_TYPE = "signalcraft_notification"
 log = get_logger(__name__)
@@ -104,8 +104,14 @@ class SlackClient:
         for _ in range(MAX_PAGES):
             args: dict[str, Any] = {"channel": channel, "oldest": f"{oldest:.6f}", "include_all_metadata": True,
                                     "limit": HISTORY_PAGE, "cursor": cursor}
-            response = await (self._client.conversations_replies(ts=thread_ts, **args) if thread_ts
-                              else self._client.conversations_history(**args))
+            try:
+                response = await (self._client.conversations_replies(ts=thread_ts, **args) if thread_ts
+                                  else self._client.conversations_history(**args))
+            except SlackApiError as exc:
+                resp = exc.response
+                failure = classify(resp.get("error") if resp is not None else None,
+                                   resp.status_code if resp is not None else None)
+                raise LookupFailed(failure.error, failure.disposition == Disposition.TERMINAL) from exc
             for message in response.get("messages", []):
                 metadata = message.get("metadata") or {}
                 if metadata.get("event_type") == METADATA_EVENT_TYPE and matches(metadata.get("event_payload") or {}):

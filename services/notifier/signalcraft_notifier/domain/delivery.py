@@ -38,6 +38,15 @@ REPLY_KINDS = (NotificationKind.ESCALATION, NotificationKind.REOPENED, Notificat
 TOP_LEVEL = NotificationKind.NEW_GROUP.value  # the metadata kind of a group's own message
 
 
+class LookupFailed(Exception):
+    """Looking for a message in Slack failed; `terminal`: retrying cannot help (no such channel...)."""
+
+    def __init__(self, error: str, terminal: bool) -> None:
+        super().__init__(error)
+        self.error = error
+        self.terminal = terminal
+
+
 class Lane(StrEnum):
     FIRST = "first"
     EPHEMERAL = "ephemeral"
