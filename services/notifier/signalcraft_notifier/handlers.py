@@ -233,7 +233,8 @@ class RewriteLane:
     async def step(self) -> int:
         """Wait for queued rewrites (or poll for due ones), then do every due one its pace allows;
         returns how many were claimed."""
-        if not self._more:
+        more, self._more = self._more, False  # a failed claim waits before the next (no busy loop)
+        if not more:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), self._poll_s)
         self._woken.clear()
