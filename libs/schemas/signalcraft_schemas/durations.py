@@ -33,9 +33,9 @@ def parse_duration(value: str | int | float | timedelta, *, bare_unit: BareUnit 
     elif isinstance(value, bool):
         raise InvalidDuration(f"not a duration: {value!r}")
     elif isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value)):
-        duration = timedelta(**{bare_unit: float(value)})
+        duration = _timedelta(value, **{bare_unit: float(value)})
     elif isinstance(value, str) and _WHOLE.match(value):
-        duration = timedelta(seconds=sum(int(n) * _UNITS[u.lower()] for n, u in _COMPACT.findall(value)))
+        duration = _timedelta(value, seconds=sum(int(n) * _UNITS[u.lower()] for n, u in _COMPACT.findall(value)))
     elif isinstance(value, str) and value.strip().upper().startswith("P"):
         try:
             duration = _ISO.validate_python(value.strip().upper())
@@ -46,6 +46,15 @@ def parse_duration(value: str | int | float | timedelta, *, bare_unit: BareUnit 
     if duration <= timedelta(0):
         raise InvalidDuration(f"a duration must be positive, got {value!r}")
     return duration
+
+
+def _timedelta(value: object, **amount: float) -> timedelta:
+    """timedelta(**amount); InvalidDuration (a 422 in a model) past what timedelta holds (999,999,999
+    days), where timedelta raises OverflowError, which validation does not catch (a 500)."""
+    try:
+        return timedelta(**amount)
+    except (OverflowError, ValueError):
+        raise InvalidDuration(f"not a duration timedelta can hold: {str(value)[:40]!r}") from None
 
 
 def duration_seconds(value: str | int | float | timedelta, *, bare_unit: BareUnit = "minutes") -> int:
