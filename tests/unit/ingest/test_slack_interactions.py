@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from fastapi import FastAPI
 
 from signalcraft_devstack.fake_slack import click_payload, interaction_body, signed_headers
@@ -172,3 +174,28 @@ async def test_a_click_that_cannot_be_recorded_is_told_so_not_given_a_5xx(app) -
     api.state.slack_action_handler.writer = RecordingWriter(fail=True)
     response = await post(client, body_for(), "secret-a")
     assert response.status_code == 200 and response.json()["text"] == NOT_RECORDED
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(lambda t: ("payload=" + t).encode()),
+                      st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                                   lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                              max_size=3), max_leaves=12)
+                      .map(lambda v: interaction_body({"type": "block_actions", "team": {"id": "T1"}, "x": v}))),
+       timestamp=st.one_of(st.none(), st.just("now"), st.text(max_size=14)),
+       signature=st.one_of(st.none(), st.just("good"), st.text(max_size=70)))
+async def test_whatever_arrives_the_answer_is_200_400_401_or_413_never_a_5xx(app, body: bytes, timestamp: str | None,
+                                                                          signature: str | None) -> None:
+    client, writer, _ = app
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    good = signed_headers(body, "secret-a")
+    if timestamp is not None:
+        headers["X-Slack-Request-Timestamp"] = good["X-Slack-Request-Timestamp"] if timestamp == "now" else timestamp
+    if signature is not None:
+        headers["X-Slack-Signature"] = good["X-Slack-Signature"] if signature == "good" else signature
+    try:
+        response = await client.post("/slack/interactions", content=body, headers=headers)
+    except UnicodeEncodeError:
+        return  # a header value httpx itself refuses to send
+    assert response.status_code in (200, 400, 401, 413)
+    assert writer.stored == []  # none of these names one of our groups with a readable button
