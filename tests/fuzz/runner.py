@@ -127,7 +127,7 @@ class FuzzReport:
         busy = sum(1 for o in self.outcomes if o.back_pressure)
         lines = [f"fuzz: {len(self.outcomes)} requests (seed {self.seed}) in {self.seconds:.1f} s: "
                  + ", ".join(f"{name} {classes.get(name, 0)}" for name in ("2xx", "4xx", "5xx"))
-                 + (f" (all {busy} of them 503 with Retry-After: busy, not broken)" if busy else "")
+                 + (f" ({busy} of them 503 with Retry-After: busy, not broken)" if busy else "")
                  + "".join(f", {name} {count}" for name, count in sorted(classes.items())
                            if name not in ("2xx", "4xx", "5xx"))
                  + f"; violations {len(self.violations)}"]
@@ -189,7 +189,7 @@ def _kept(request: FuzzRequest) -> FuzzRequest:
                                tags=(*request.tags, f"body-of-{len(request.body)}-bytes-cut"))
 
 
-async def _send_all(world: FuzzWorld, requests: Iterator[FuzzRequest]) -> list[Outcome]:
+async def send_all(world: FuzzWorld, requests: Iterator[FuzzRequest]) -> list[Outcome]:
     """CONCURRENCY senders, each taking the next request as soon as its last one is answered."""
     base_urls = {"ingest": world.url("ingest"), "query-api": world.url("query-api")}
     outcomes: list[Outcome] = []
@@ -210,11 +210,11 @@ def run(world: FuzzWorld, seed: int, count: int) -> FuzzReport:
     replays = int(count * REPLAY_SHARE)
     report = FuzzReport(seed)
     started = time.monotonic()
-    report.outcomes = asyncio.run(_send_all(world, generate(world, seed, count - replays)))
+    report.outcomes = asyncio.run(send_all(world, generate(world, seed, count - replays)))
     rng = random.Random(seed + 1)
     signed = sorted((o.request for o in report.outcomes if o.request.service == "ingest" and o.request.signed
                      and len(o.request.body) < KEPT_BODY_BYTES), key=lambda r: r.describe())
     again = [dataclasses.replace(r, tags=(*r.tags, "replay")) for r in rng.sample(signed, min(replays, len(signed)))]
-    report.outcomes += asyncio.run(_send_all(world, iter(again)))
+    report.outcomes += asyncio.run(send_all(world, iter(again)))
     report.seconds = time.monotonic() - started
     return report
