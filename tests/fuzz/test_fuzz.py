@@ -79,8 +79,8 @@ def signed_requests(world: FuzzWorld, change: Callable[[Any], Any]) -> list[Fuzz
     post("alertmanager-bearer", body, {**JSON, "Authorization": f"Bearer {hooks['alertmanager-bearer'].secret}"})
     body = json.dumps(change(fixture("grafana/firing-two-alerts-grafana-docs.json"))).encode()
     timestamp = str(int(time.time()))
-    post("grafana-hmac", body, {**JSON, GRAFANA_TIMESTAMP: timestamp,
-                                GRAFANA_SIGNATURE: hmac_hex(hooks["grafana-hmac"].secret, f"{timestamp}:".encode() + body)})
+    signature = hmac_hex(hooks["grafana-hmac"].secret, f"{timestamp}:".encode() + body)
+    post("grafana-hmac", body, {**JSON, GRAFANA_TIMESTAMP: timestamp, GRAFANA_SIGNATURE: signature})
     body = json.dumps(change(fixture("datadog/custom-payload-metric-monitor-triggered-rendered.json"))).encode()
     post("datadog-mapped", body, {**JSON, DATADOG_TOKEN: hooks["datadog-mapped"].secret})
     body = json.dumps(change(fixture("sentry/event-alert-triggered-docs.json"))).encode()
@@ -174,7 +174,8 @@ def test_an_unknown_integration_is_404_before_its_body_is_read(world: FuzzWorld)
     """Before: the body was read first (up to the size limit) whatever the URL named."""
     answer = raw_post(world, "/webhooks/sentry/sen-000000000000", b"Content-Length: 5000000\r\n", b'{"a": ')
     assert answer.startswith(b"HTTP/1.1 404"), answer
-    answer = raw_post(world, "/webhooks/sentry/sen-000000000000", b"Transfer-Encoding: chunked\r\n", b"6\r\n{\"a\": \r\n")
+    chunked = b"Transfer-Encoding: chunked\r\n"
+    answer = raw_post(world, "/webhooks/sentry/sen-000000000000", chunked, b'6\r\n{"a": \r\n')
     assert answer.startswith(b"HTTP/1.1 404"), answer
 
 
