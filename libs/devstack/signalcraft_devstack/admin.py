@@ -32,9 +32,11 @@ class AdminClient:
         return self._ok(self._client.post("/api/integrations", json={
             "workspace_id": workspace_id, "provider": provider, "name": name, "secret": secret, "options": options or {}}))
 
-    def connect_slack(self, workspace_id: str, bot_token: str, signing_secret: str) -> Any:
+    def connect_slack(self, workspace_id: str, bot_token: str, signing_secret: str, team_id: str | None = None) -> Any:
+        """`team_id`: the Slack team whose button clicks may act on this workspace's groups."""
         return self._ok(self._client.post("/api/slack/connect", json={
-            "workspace_id": workspace_id, "bot_token": bot_token, "signing_secret": signing_secret}))
+            "workspace_id": workspace_id, "bot_token": bot_token, "signing_secret": signing_secret,
+            "team_id": team_id}))
 
     def add_rule(self, workspace_id: str, name: str, channel: str, **rule: Any) -> Any:
         return self._ok(self._client.post("/api/routing-rules", json={

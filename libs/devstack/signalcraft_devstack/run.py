@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .admin import AdminClient
+from .fake_slack import DEFAULT_TEAM
 from .stack import DEMO_BOT_TOKEN, Stack, StackOptions
 from .supervisor import Supervisor, components_of
 
@@ -33,7 +34,8 @@ def ensure_demo_workspace(stack: Stack) -> dict[str, str]:
     admin = AdminClient(stack.url("query-api"), stack.admin_token)
     try:
         admin.create_workspace(DEMO_WORKSPACE, "Demo", default_channel="#alerts")
-        admin.connect_slack(DEMO_WORKSPACE, DEMO_BOT_TOKEN, "demo-signing-secret")
+        # The fake Slack's team: its signed button clicks (make demo) act on this workspace.
+        admin.connect_slack(DEMO_WORKSPACE, DEMO_BOT_TOKEN, "demo-signing-secret", team_id=DEFAULT_TEAM)
         if state_file.exists():
             state = json.loads(state_file.read_text())
         else:

@@ -87,7 +87,7 @@ class ReadQueries:
             func.count().filter(notifications.c.status == "failed").label("failed"),
             func.max(notifications.c.finished_at).filter(notifications.c.status == "delivered").label("last_delivered_at"),
         ).where(notifications.c.workspace_id == workspace_id, notifications.c.requested_at >= since,
-                notifications.c.kind != "updated"))).one()  # messages posted; rewrites are not new messages
+                notifications.c.kind.not_in(("updated", "state_changed"))))).one()  # rewrites are not new messages
         last_webhooks = _rows(await conn.execute(select(integration_activity).where(integration_activity.c.workspace_id == workspace_id)))
         return OverviewCounts(
             alerts=alert_count, groups=g.groups, acknowledged=g.acknowledged, mean_ack_seconds=g.mtta,
