@@ -103,4 +103,7 @@ def decode(raw: bytes | str | dict[str, Any]) -> Envelope[Any]:
     if model is None:
         raise UnknownEventType(f"unknown event type {event_type!r}")
     doc = upcast(doc, model)
-    return Envelope[model].model_validate(doc)  # type: ignore[valid-type]
+    # A tolerant reader: a field that a newer writer added (an additive change, which `make schemas`
+    # allows) is ignored here, so a rolling upgrade does not dead-letter the newer replicas' events.
+    # Building an event stays strict (extra="forbid"), which catches typos in our own code.
+    return Envelope[model].model_validate(doc, extra="ignore")  # type: ignore[valid-type]

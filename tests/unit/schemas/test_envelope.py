@@ -77,3 +77,16 @@ def test_envelope_requires_an_aware_occurred_at():
 
     with pytest.raises(ValueError):
         opened_envelope(occurred_at=datetime(2024, 5, 1, 12, 0))
+
+
+def test_a_reader_ignores_fields_a_newer_writer_added_at_any_depth():
+    """Rolling upgrades: the additive change `make schemas` allows must not make older readers reject events."""
+    doc = orjson.loads(encode(opened_envelope()))
+    doc["data"]["added_by_a_newer_version"] = 1
+    doc["data"]["group"]["also_new"] = {"nested": True}
+    assert decode(orjson.dumps(doc)) == opened_envelope()
+
+
+def test_building_an_event_still_refuses_unknown_fields():
+    with pytest.raises(ValueError):
+        GroupOpened(group=make_group(), typo=1)  # type: ignore[call-arg]
