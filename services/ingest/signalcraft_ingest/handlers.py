@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from signalcraft_runtime.logs import get_logger
 from signalcraft_runtime.unit_of_work import UnitOfWorkFactory
 from signalcraft_schemas import Envelope, NormalizedAlert, new_event_id
+from signalcraft_schemas.alerts import clean_text
 from signalcraft_schemas.events import AlertNormalized, WebhooksThrottled
 
 from .adapters.integrations import ConfigCatchUp, IntegrationDirectory, UnknownSecret
@@ -148,11 +149,16 @@ class WebhookHandler:
 def parse(provider: Provider, webhook: WebhookRequest, integration: Integration) -> ParsedWebhook:
     """The provider's alerts. A value that passed the provider's checks but not NormalizedAlert's (a
     fingerprint that is only control characters, say) is the sender's mistake, answered 422 with the
-    field and the rule it broke (never the value), not a server error."""
+    field and the rule it broke (never the value), not a server error. A delivery id with control
+    characters (a NUL in a signed SNS MessageId) is refused too: PostgreSQL cannot store it, and a
+    503 for it would have the sender retry for ever."""
     try:
-        return provider.parse(webhook, integration)
+        parsed = provider.parse(webhook, integration)
     except ValidationError as exc:
         raise UnsupportedPayload(f"not a valid alert: {invalid_fields(exc)}") from None
+    if parsed.delivery_key is not None and clean_text(parsed.delivery_key) != parsed.delivery_key:
+        raise UnsupportedPayload("the delivery id contains control characters")
+    return parsed
 
 
 def invalid_fields(exc: ValidationError) -> str:
