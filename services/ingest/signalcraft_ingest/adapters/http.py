@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request
+from starlette.requests import ClientDisconnect
 from fastapi.responses import JSONResponse
 
 from signalcraft_runtime.clock import utcnow
@@ -45,11 +46,14 @@ async def read_body(request: Request, max_body_bytes: int) -> bytes:
     if declared and declared.isdigit() and int(declared) > max_body_bytes:
         raise PayloadTooLarge(f"body of {declared} bytes is over the {max_body_bytes}-byte limit")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_body_bytes:
-            raise PayloadTooLarge(f"body is over the {max_body_bytes}-byte limit")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise PayloadTooLarge(f"body is over the {max_body_bytes}-byte limit")
+            chunks.append(chunk)
+    except ClientDisconnect:  # a refusal like any other, not an unhandled error with a traceback per request
+        raise MalformedPayload("the connection closed before the body was complete") from None
     return b"".join(chunks)
 
 

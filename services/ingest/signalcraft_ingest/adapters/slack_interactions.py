@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
+from starlette.requests import ClientDisconnect
 from fastapi.responses import JSONResponse, Response
 from slack_sdk.signature import Clock, SignatureVerifier
 
@@ -80,11 +81,14 @@ def verified_workspaces(candidates: list[tuple[str, str]], body: bytes, signed: 
 async def read_body(request: Request, max_body_bytes: int) -> bytes:
     """The raw body, as signed; refused past the size limit before it is all read."""
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_body_bytes:
-            raise PayloadTooLarge(f"body is over the {max_body_bytes}-byte limit")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise PayloadTooLarge(f"body is over the {max_body_bytes}-byte limit")
+            chunks.append(chunk)
+    except ClientDisconnect:  # a refusal like any other, not an unhandled error with a traceback per request
+        raise MalformedPayload("the connection closed before the body was complete") from None
     return b"".join(chunks)
 
 
