@@ -210,6 +210,16 @@ def test_config_bodies_the_database_cannot_store_are_422_and_store_nothing(world
     assert world.sql("SELECT count(*) FROM query.workspaces WHERE created_at >= %s", since) == [(0,)]
 
 
+def test_a_signed_sns_message_whose_id_holds_a_nul_is_422_not_a_503_to_retry_for_ever(world: FuzzWorld) -> None:
+    message = fixture("cloudwatch/sns-notification-alarm-alerta-test.json")
+    message.update(MessageId=f"{uuid.uuid4()}\x00", TopicArn=SNS_TOPIC, SigningCertURL=world.sns_cert_url)
+    signed = world.sns_signer.sign({k: v for k, v in message.items() if k not in ("Signature", "SignatureVersion")})
+    response = httpx.post(f"{world.url('ingest')}{world.webhooks['cloudwatch'].path}", content=json.dumps(signed),
+                          headers={"Content-Type": "text/plain; charset=UTF-8"}, timeout=30)
+    assert response.status_code == 422, response.text
+    assert "delivery id" in response.json()["error"]
+
+
 def fixture(path: str) -> Any:
     return json.loads((FIXTURES / path).read_text())
 

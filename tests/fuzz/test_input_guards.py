@@ -6,14 +6,17 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from pydantic import BaseModel, ValidationError
 
-from signalcraft_ingest.domain.errors import AuthenticationFailed, UnsupportedPayload
-from signalcraft_ingest.domain.providers.base import Integration
+from signalcraft_ingest.adapters.http import read_body as webhook_body
+from signalcraft_ingest.adapters.slack_interactions import read_body as slack_body
+from signalcraft_ingest.domain.errors import AuthenticationFailed, MalformedPayload, UnsupportedPayload
+from signalcraft_ingest.domain.providers.base import Integration, ParsedWebhook
 from signalcraft_ingest.domain.providers.common import redacted_body
 from signalcraft_ingest.domain.sns_verification import check_https_url
 from signalcraft_ingest.handlers import parse
@@ -133,3 +136,31 @@ def test_a_pagerduty_body_too_deep_to_store_redacted_is_an_unsupported_payload()
         nested = [nested]
     with pytest.raises(UnsupportedPayload, match="cannot be stored"):
         redacted_body({"routing_key": "secret", "payload": nested}, ("routing_key",))
+
+
+class NulDeliveryId:
+    """A provider passing on a signed SNS MessageId with a NUL as the delivery id."""
+
+    name = "cloudwatch"
+
+    def parse(self, request: object, integration: Integration) -> ParsedWebhook:
+        return ParsedWebhook(alerts=[], delivery_key="a4ebc040-\x00e6bf")
+
+
+def test_a_delivery_id_with_control_characters_is_an_unsupported_payload() -> None:
+    """It was a 503 "unable to store" (PostgreSQL refuses NUL in text), which SNS would retry for ever."""
+    with pytest.raises(UnsupportedPayload, match="delivery id"):
+        parse(NulDeliveryId(), None, Integration("clo-1", "ws", "cloudwatch", "secret"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("read_body", [webhook_body, slack_body])
+async def test_a_client_gone_before_its_body_ended_is_a_refusal_not_an_unhandled_error(read_body: Any) -> None:
+    """Seen as "Exception in ASGI application" with a traceback (rendered with its locals) per request."""
+    messages = iter([{"type": "http.request", "body": b'{"a": ', "more_body": True}, {"type": "http.disconnect"}])
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    request = Request({"type": "http", "method": "POST", "headers": [], "path": "/", "query_string": b""}, receive)
+    with pytest.raises(MalformedPayload, match="connection closed"):
+        await read_body(request, 1024)
