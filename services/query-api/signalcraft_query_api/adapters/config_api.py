@@ -22,7 +22,7 @@ from ..domain.config import (
 )
 from ..repository.config import ConfigRepository
 from .auth import require_token
-from .request_bodies import Position, RequestBody
+from .request_bodies import Credential, Position, RequestBody
 
 router = APIRouter(prefix="/api", tags=["config"], dependencies=[Depends(require_token)])
 
@@ -100,7 +100,7 @@ class IntegrationIn(RequestBody):
     provider: str
     name: str = Field(min_length=1, max_length=200)
     options: dict[str, str] = Field(default_factory=dict)
-    secret: str | None = Field(default=None, min_length=8, description="Use the provider's own secret (e.g. Sentry's client secret); generated when omitted")
+    secret: Credential | None = Field(default=None, min_length=8, description="Use the provider's own secret (e.g. Sentry's client secret); generated when omitted")
 
 
 @router.post("/integrations", status_code=201)
@@ -119,8 +119,8 @@ async def list_integrations(workspace_id: str, rows: ConfigRepository = Depends(
 
 class SlackIn(RequestBody):
     workspace_id: str
-    bot_token: str = Field(min_length=1)
-    signing_secret: str = Field(min_length=1)
+    bot_token: Credential
+    signing_secret: Credential
     team_id: str | None = None
 
 

@@ -20,6 +20,10 @@ _LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 # Rules are ordered by position; far beyond any real list, and within the 64-bit integers an event holds.
 Position = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+# A token or secret that travels in an HTTP header (a Slack bot token, a bearer secret): printable ASCII
+# without spaces. A vertical tab in a bot token was stored, and every Slack call then failed in the
+# HTTP client ("connection_error:ValueError") instead of the API refusing it.
+Credential = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[\x21-\x7e]+$")]
 
 
 def unstorable_text_at(value: Any) -> str | None:
