@@ -268,7 +268,7 @@ class WebhookRequests:
         message_type = envelope.get("Type") if isinstance(envelope, dict) else None
         headers = self._content_type("text/plain; charset=UTF-8", tags)
         # As a header, without control characters: those the HTTP layer refuses before the app sees them.
-        printable = "".join(c for c in message_type if c.isprintable()) if isinstance(message_type, str) else ""
+        printable = "".join(c for c in message_type if c.isprintable()).strip() if isinstance(message_type, str) else ""
         headers.append(("x-amz-sns-message-type", printable.encode("utf-8", "replace") or b"Notification"))
         headers.append(("x-amz-sns-topic-arn", SNS_TOPIC))
         return self._request(webhook, "cloudwatch", body, headers, tags)
