@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request
-from starlette.requests import ClientDisconnect
 from fastapi.responses import JSONResponse
 
 from signalcraft_runtime.clock import utcnow
@@ -25,6 +24,7 @@ from ..domain.errors import (
 from ..domain.providers import get_provider
 from ..domain.providers.base import Provider, WebhookRequest
 from ..handlers import Receipt, StorageUnavailable, WebhookHandler
+from .request_body import read_body
 
 log = get_logger(__name__)
 
@@ -39,22 +39,6 @@ STORAGE_RETRY_AFTER_S = 5
 def status_of(rejected: WebhookRejected) -> int:
     """The status of the rejection's class, or of the nearest class above it that has one."""
     return next((STATUS[cls] for cls in type(rejected).__mro__ if cls in STATUS), 400)
-
-
-async def read_body(request: Request, max_body_bytes: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_body_bytes:
-        raise PayloadTooLarge(f"body of {declared} bytes is over the {max_body_bytes}-byte limit")
-    chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body_bytes:
-                raise PayloadTooLarge(f"body is over the {max_body_bytes}-byte limit")
-            chunks.append(chunk)
-    except ClientDisconnect:  # a refusal like any other, not an unhandled error with a traceback per request
-        raise MalformedPayload("the connection closed before the body was complete") from None
-    return b"".join(chunks)
 
 
 async def webhook_request(request: Request, max_body_bytes: int) -> WebhookRequest:

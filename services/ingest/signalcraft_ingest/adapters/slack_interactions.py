@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
-from starlette.requests import ClientDisconnect
 from fastapi.responses import JSONResponse, Response
 from slack_sdk.signature import Clock, SignatureVerifier
 
@@ -26,6 +25,7 @@ from signalcraft_runtime.logs import get_logger
 
 from ..domain.errors import AuthenticationFailed, MalformedPayload, PayloadTooLarge, WebhookRejected
 from ..domain.slack_actions import SignatureHeaders
+from .request_body import read_body
 
 if TYPE_CHECKING:
     from ..handlers import SlackActionHandler
@@ -76,20 +76,6 @@ def verified_workspaces(candidates: list[tuple[str, str]], body: bytes, signed: 
     """The workspaces whose signing secret produced the request's signature over the raw body."""
     return frozenset(workspace for workspace, secret in candidates if secret.strip()
                      and SignatureVerifier(secret, clock=_At(now)).is_valid(body, signed.timestamp, signed.signature))
-
-
-async def read_body(request: Request, max_body_bytes: int) -> bytes:
-    """The raw body, as signed; refused past the size limit before it is all read."""
-    chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body_bytes:
-                raise PayloadTooLarge(f"body is over the {max_body_bytes}-byte limit")
-            chunks.append(chunk)
-    except ClientDisconnect:  # a refusal like any other, not an unhandled error with a traceback per request
-        raise MalformedPayload("the connection closed before the body was complete") from None
-    return b"".join(chunks)
 
 
 def refused(rejected: WebhookRejected) -> JSONResponse:
