@@ -78,10 +78,14 @@ def test_tables_and_sql_live_only_in_the_repository(package: Path):
     assert not offenders, f"tables or SQL outside repository modules: {offenders}"
 
 
-@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.parent.name)
-def test_the_domain_is_pure(package: Path):
+SHARED_DOMAIN = ROOT / "libs" / "policies" / "signalcraft_policies"  # rules, policies, schedules: pure too
+
+
+@pytest.mark.parametrize("domain", [p / "domain" for p in PACKAGES] + [SHARED_DOMAIN],
+                         ids=lambda p: p.parent.parent.name if p.name == "domain" else "libs/policies")
+def test_the_domain_is_pure(domain: Path):
     offenders = []
-    for path in sorted((package / "domain").rglob("*.py")):
+    for path in sorted(domain.rglob("*.py")):
         framework = sorted(i for i in _imports(path) if _top(i) in FRAMEWORKS)
         clock = [node.lineno for node in ast.walk(ast.parse(path.read_text()))
                  if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
