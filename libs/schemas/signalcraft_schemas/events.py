@@ -164,6 +164,21 @@ class GroupReopened(EventData):
     alerts_added: int = Field(default=1, ge=1)
 
 
+class GroupSeverityRaised(EventData):
+    """The workspace's severity bump raised the group one level: `alerts` of it within `within_seconds`
+    in `environment` (issue 10.3). At most one raise per level; the raised severity stays for the group's life."""
+
+    TYPE = "group.severity_raised"
+    TOPIC = Topic.GROUPS_EVENTS
+    group: GroupSnapshot = Field(description="The group with its raised severity")
+    from_severity: Severity
+    to_severity: Severity
+    reason: str = Field(description='e.g. "12 alerts within 5m in prod"')
+    alerts: int = Field(ge=1)
+    within_seconds: int = Field(ge=1)
+    environment: str
+
+
 class GroupAssigned(EventData):
     TYPE = "group.assigned"
     TOPIC = Topic.GROUPS_EVENTS
@@ -245,6 +260,7 @@ class NotificationKind(StrEnum):
     REOPENED = "reopened"  # rewrite + thread reply "reopened, flap n" (no @here when flapping)
     SNOOZE_EXPIRED = "snooze_expired"  # thread reply: the snooze ended and it fired meanwhile
     COMMAND_REJECTED = "command_rejected"  # ephemeral answer to the person, through reply_to
+    SEVERITY_RAISED = "severity_raised"  # thread reply broadcast "severity raised to high: <reason>" + rewrite
 
 
 class NotificationRequested(EventData):
@@ -263,6 +279,9 @@ class NotificationRequested(EventData):
     reply_to: SlackReply | None = Field(default=None, description="COMMAND_REJECTED: answer the clicker here")
     flap_count: int | None = Field(default=None, description="REOPENED: reopens within the flap window")
     fired_during_snooze: int | None = Field(default=None, description="SNOOZE_EXPIRED: alerts while snoozed")
+    mention_usergroup: str | None = Field(default=None, description="A Slack user group id (S...) mentioned where "
+                                                                    "@here would be")
+    link_buttons: list[LinkButton] = Field(default_factory=list, description="The rule's quick actions, filled")
 
 
 class NotificationDelivered(EventData):
@@ -328,6 +347,16 @@ class EscalationFired(EventData):
 # --- config (compacted, keyed by entity id) ------------------------------------------------
 
 
+class SeverityBump(BaseModel):
+    """Severity bump (issue 10.3): `count` alerts of one group within `within_seconds` in one of
+    `environments` raise the group's severity one level."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    count: int = Field(ge=2)
+    within_seconds: int = Field(ge=1)
+    environments: list[str] = Field(default_factory=lambda: ["prod"], min_length=1)
+
+
 class WorkspaceConfigured(EventData):
     TYPE = "config.workspace"
     TOPIC = Topic.CONFIG
@@ -344,6 +373,7 @@ class WorkspaceConfigured(EventData):
     flap_threshold: int = Field(default=3, ge=1)
     flap_window_seconds: int = Field(default=3600, ge=1)
     flap_quiet_seconds: int = Field(default=1800, ge=1)
+    severity_bump: SeverityBump | None = Field(default=None, description="None: no severity bump")
 
     @property
     def dedup_window(self) -> timedelta:
@@ -384,6 +414,27 @@ class RoutingConditions(BaseModel):
     projects: list[str] = Field(default_factory=list, description="Any of these; empty = any")
     tags: dict[str, str] = Field(default_factory=dict, description="All of these key=value")
     sources: list[str] = Field(default_factory=list, description="Any of these; empty = any")
+    tag_keys: list[str] = Field(default_factory=list, description="All of these tag keys present, any value")
+    matchers: list[str] = Field(default_factory=list, description=(
+        'Alertmanager-style, all must hold: field or tag, then =, !=, =~ or !~ (anchored regex), then the value, '
+        'e.g. severity=~"high|critical", team!="db", tag.region=~"eu-.*"'))
+
+
+class QuickAction(BaseModel):
+    """A URL button a rule adds to its messages; the template is filled from the group (URL-encoded)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    label: str = Field(min_length=1, max_length=75)
+    url_template: str = Field(description="http(s) URL; may use {group_id} {project} {environment} {source} "
+                                          "{fingerprint} {title} {tag.<key>}")
+
+
+class LinkButton(BaseModel):
+    """A quick action as filled for one group: the URL button shown in its message."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    label: str
+    url: str
 
 
 class RoutingRuleSaved(EventData):
@@ -399,6 +450,10 @@ class RoutingRuleSaved(EventData):
     escalate_after_minutes: int | None = Field(default=None, ge=1)
     enabled: bool = True
     escalate_after_seconds: int | None = Field(default=None, ge=1, description="Wins over escalate_after_minutes")
+    continue_matching: bool = Field(default=False, description="Alertmanager's `continue`: a match does not stop "
+                                                               "evaluation; the group also goes to later matches")
+    mention: str = Field(default="here_for_high", description="none | here_for_high | usergroup:<S...>")
+    quick_actions: list[QuickAction] = Field(default_factory=list)
 
     @property
     def escalate_after(self) -> timedelta | None:
@@ -435,7 +490,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     for model in (
         AlertNormalized, WebhooksThrottled, GroupOpened, GroupUpdated, GroupAcknowledged, GroupResolved, CloseQuietGroup,
         GroupUnacknowledged, GroupSnoozed, GroupUnsnoozed, GroupReopened, GroupAssigned, GroupCommandRejected,
-        GroupCommand, NotificationRequested, NotificationDelivered, NotificationFailed, EscalationArmed,
+        GroupCommand, GroupSeverityRaised, NotificationRequested, NotificationDelivered, NotificationFailed, EscalationArmed,
         EscalationFired, EscalationCancelled,
         WorkspaceConfigured, IntegrationConfigured, SlackConnected, RoutingRuleSaved, RoutingRuleDeleted,
         MessageDeadLettered,
