@@ -263,6 +263,14 @@ class NotificationKind(StrEnum):
     SEVERITY_RAISED = "severity_raised"  # thread reply broadcast "severity raised to high: <reason>" + rewrite
 
 
+class LinkButton(BaseModel):
+    """A quick action as filled for one group: the URL button shown in its message."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    label: str
+    url: str
+
+
 class NotificationRequested(EventData):
     TYPE = "notification.requested"
     TOPIC = Topic.NOTIFICATIONS_REQUESTED
@@ -427,14 +435,6 @@ class QuickAction(BaseModel):
     label: str = Field(min_length=1, max_length=75)
     url_template: str = Field(description="http(s) URL; may use {group_id} {project} {environment} {source} "
                                           "{fingerprint} {title} {tag.<key>}")
-
-
-class LinkButton(BaseModel):
-    """A quick action as filled for one group: the URL button shown in its message."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    label: str
-    url: str
 
 
 class RoutingRuleSaved(EventData):
