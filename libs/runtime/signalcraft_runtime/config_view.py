@@ -20,7 +20,8 @@ from aiokafka.errors import KafkaError
 
 from signalcraft_schemas import Envelope, Topic, decode
 from signalcraft_schemas.events import (
-    IntegrationConfigured, RoutingRuleDeleted, RoutingRuleSaved, SlackConnected, WorkspaceConfigured,
+    EscalationPolicyDeleted, EscalationPolicySaved, IntegrationConfigured, RoutingRuleDeleted, RoutingRuleSaved,
+    ScheduleDeleted, ScheduleSaved, SlackConnected, WorkspaceConfigured,
 )
 
 from .logs import get_logger
@@ -37,6 +38,8 @@ class ConfigState:
     integrations: dict[str, IntegrationConfigured] = field(default_factory=dict)
     slack: dict[str, SlackConnected] = field(default_factory=dict)
     rules: dict[str, RoutingRuleSaved] = field(default_factory=dict)
+    escalation_policies: dict[str, EscalationPolicySaved] = field(default_factory=dict)
+    schedules: dict[str, ScheduleSaved] = field(default_factory=dict)
 
     def apply(self, envelope: Envelope[Any]) -> None:
         data = envelope.data
@@ -50,6 +53,27 @@ class ConfigState:
             self.rules[data.rule_id] = data
         elif isinstance(data, RoutingRuleDeleted):
             self.rules.pop(data.rule_id, None)
+        else:
+            self._apply_escalation_config(data)
+
+    def _apply_escalation_config(self, data: Any) -> None:
+        if isinstance(data, EscalationPolicySaved):
+            self.escalation_policies[data.policy_id] = data
+        elif isinstance(data, EscalationPolicyDeleted):
+            self.escalation_policies.pop(data.policy_id, None)
+        elif isinstance(data, ScheduleSaved):
+            self.schedules[data.schedule_id] = data
+        elif isinstance(data, ScheduleDeleted):
+            self.schedules.pop(data.schedule_id, None)
+
+    def escalation_policy(self, workspace_id: str, policy_id: str | None) -> EscalationPolicySaved | None:
+        """The workspace's policy of that id; None for no id, or one of another workspace."""
+        policy = self.escalation_policies.get(policy_id) if policy_id else None
+        return policy if policy is not None and policy.workspace_id == workspace_id else None
+
+    def schedule(self, workspace_id: str, schedule_id: str) -> ScheduleSaved | None:
+        found = self.schedules.get(schedule_id)
+        return found if found is not None and found.workspace_id == workspace_id else None
 
     def rules_for(self, workspace_id: str) -> list[RoutingRuleSaved]:
         """The workspace's rules; which apply, and in what order, is the router's `route` to say."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, time, timedelta
 from enum import StrEnum
 from typing import Literal
 from uuid import UUID
@@ -290,6 +290,10 @@ class NotificationRequested(EventData):
     mention_usergroup: str | None = Field(default=None, description="A Slack user group id (S...) mentioned where "
                                                                     "@here would be")
     link_buttons: list[LinkButton] = Field(default_factory=list, description="The rule's quick actions, filled")
+    escalation_targets: list[str] = Field(default_factory=list, description="ESCALATION: who the level notifies, "
+                                          "as Slack mentions (<@U…>, <!subteam^S…>) and channels; on-call resolved")
+    group_channel: str | None = Field(default=None, description="ESCALATION posted in a target channel of its own: "
+                                      "the channel of the group's message, which it links")
 
 
 class NotificationDelivered(EventData):
@@ -320,6 +324,25 @@ class NotificationFailed(EventData):
 # --- escalations ---------------------------------------------------------------------------
 
 
+class EscalationLevel(BaseModel):
+    """Notify `targets` once `after_seconds` passed without an ack: counted from the group's first
+    notification for the first level, from the previous level's deadline for the others. A target is a
+    channel (`#name` or `C…`), a user `<@U…>`, a user group `<!subteam^S…>` or `schedule:<id>` (whoever
+    is on call in that schedule when the level fires)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    after_seconds: int = Field(ge=1)
+    targets: list[str] = Field(min_length=1)
+
+
+class EscalationRepeat(BaseModel):
+    """Notify the last level again every `every_seconds`, up to `times` times."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    every_seconds: int = Field(ge=1)
+    times: int = Field(ge=1)
+
+
 class EscalationArmed(EventData):
     TYPE = "escalation.armed"
     TOPIC = Topic.ESCALATIONS
@@ -330,6 +353,13 @@ class EscalationArmed(EventData):
     runbook_url: str | None = None
     rearm: bool = Field(default=False, description="Arm again even if an earlier escalation of the group fired or "
                                                    "was cancelled (a reopen, an unack, a snooze that expired while firing)")
+    # Escalation policies (issue 10.1). Without levels: one level, @here in `channel`, at due_at.
+    policy_id: str | None = None
+    levels: list[EscalationLevel] = Field(default_factory=list, description="due_at is the first level's deadline; "
+                                          "each later level's `after` counts from the previous level's deadline")
+    repeat: EscalationRepeat | None = None
+    route: str | None = Field(default=None, description="Which of the group's routes armed it (its rule id, or "
+                                                        "'default'): one escalation per group and route")
 
 
 class EscalationCancelled(EventData):
@@ -350,6 +380,9 @@ class EscalationFired(EventData):
     group_key: str
     channel: str
     level: int = Field(ge=1)
+    repeat: int = Field(default=0, ge=0, description="0 for the level itself, n for its n-th repeat")
+    targets: list[str] = Field(default_factory=list, description="Who was notified, on-call schedules resolved")
+    policy_id: str | None = None
 
 
 # --- config (compacted, keyed by entity id) ------------------------------------------------
@@ -382,6 +415,7 @@ class WorkspaceConfigured(EventData):
     flap_window_seconds: int = Field(default=3600, ge=1)
     flap_quiet_seconds: int = Field(default=1800, ge=1)
     severity_bump: SeverityBump | None = Field(default=None, description="None: no severity bump")
+    escalation_policy_id: str | None = Field(default=None, description="The default route's escalation policy")
 
     @property
     def dedup_window(self) -> timedelta:
@@ -454,6 +488,7 @@ class RoutingRuleSaved(EventData):
                                                                "evaluation; the group also goes to later matches")
     mention: str = Field(default="here_for_high", description="none | here_for_high | usergroup:<S...>")
     quick_actions: list[QuickAction] = Field(default_factory=list)
+    escalation_policy_id: str | None = Field(default=None, description="Wins over escalate_after")
 
     @property
     def escalate_after(self) -> timedelta | None:
@@ -466,6 +501,56 @@ class RoutingRuleDeleted(EventData):
     TYPE = "config.routing_rule_deleted"
     TOPIC = Topic.CONFIG
     rule_id: str
+    workspace_id: str
+
+
+class EscalationPolicySaved(EventData):
+    TYPE = "config.escalation_policy"
+    TOPIC = Topic.CONFIG
+    policy_id: str
+    workspace_id: str
+    name: str
+    levels: list[EscalationLevel] = Field(min_length=1)
+    repeat: EscalationRepeat | None = None
+
+
+class EscalationPolicyDeleted(EventData):
+    TYPE = "config.escalation_policy_deleted"
+    TOPIC = Topic.CONFIG
+    policy_id: str
+    workspace_id: str
+
+
+class ScheduleOverride(BaseModel):
+    """`user` is on call instead of the rotation from `start` until `end`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    user: str
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class ScheduleSaved(EventData):
+    """An on-call rotation: `users` take turns, each for `shift_seconds` of wall-clock time in `time_zone`,
+    the first from `start_date` at `handoff_time` (local). Overrides win, a later one over an earlier one."""
+
+    TYPE = "config.schedule"
+    TOPIC = Topic.CONFIG
+    schedule_id: str
+    workspace_id: str
+    name: str
+    users: list[str] = Field(min_length=1, description="Slack users, <@U…>, in rotation order")
+    time_zone: str = Field(description="IANA zone, e.g. Europe/Berlin")
+    start_date: date
+    handoff_time: time = Field(description="Local wall-clock time of each handoff")
+    shift_seconds: int = Field(ge=60, description="86400 daily, 604800 weekly, or any custom length")
+    overrides: list[ScheduleOverride] = Field(default_factory=list)
+
+
+class ScheduleDeleted(EventData):
+    TYPE = "config.schedule_deleted"
+    TOPIC = Topic.CONFIG
+    schedule_id: str
     workspace_id: str
 
 
@@ -494,5 +579,6 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         EscalationFired, EscalationCancelled,
         WorkspaceConfigured, IntegrationConfigured, SlackConnected, RoutingRuleSaved, RoutingRuleDeleted,
         MessageDeadLettered,
+        EscalationPolicySaved, EscalationPolicyDeleted, ScheduleSaved, ScheduleDeleted,
     )
 }
