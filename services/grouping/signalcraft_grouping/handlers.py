@@ -8,16 +8,17 @@ the debounce interval has passed, so downstream never sees a count older than th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from signalcraft_runtime.clock import utcnow
 from signalcraft_runtime.config_view import ConfigState
 from signalcraft_runtime.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from signalcraft_schemas import Envelope, new_event_id
+from signalcraft_schemas import AlertStatus, Envelope, new_event_id
 from signalcraft_schemas.events import AlertNormalized, CloseQuietGroup, GroupCommand, GroupCommandRejected, GroupSnapshot
 
+from .domain.bump import BumpPolicy, bump_policy, decide_bump
 from .domain.group import (
     NO_HISTORY, Decision, GroupEvent, Lifecycle, close_quiet, coalesce, decide, decide_command, dedup_window, flap_policy,
 )
@@ -51,6 +52,14 @@ class Batch:
             self.heads[key], caught_up = evolve_head(self.heads.get(key), event)
             self.decided = superseded(self.decided, caught_up) + [(u, cause) for u in caught_up] + [(event, cause)]
 
+    def count_for_bump(self, key: HeadKey, cause: Envelope[AlertNormalized], policy: BumpPolicy | None) -> None:
+        """A firing alert joined the key's group: the severity bump counts it, and may raise the group."""
+        head, alert = self.heads[key], cause.data.alert
+        bump, raised = decide_bump(head.snapshot, head.bump, policy, environment=alert.environment,
+                                   received_at=cause.occurred_at)
+        self.heads[key] = replace(head, bump=bump)
+        self.record(key, list(raised), cause)
+
     def changed(self) -> dict[HeadKey, GroupHead]:
         return {key: head for key, head in self.heads.items() if head != self.loaded.get(key)}
 
@@ -62,6 +71,8 @@ def on_alert_normalized(batch: Batch, env: Envelope[AlertNormalized], config: Co
                     window=dedup_window(workspace), new_group_id=new_event_id(), lifecycle=batch.lifecycle(key),
                     flapping=flap_policy(workspace))
     batch.record(key, events, env)
+    if events and env.data.alert.status == AlertStatus.FIRING:
+        batch.count_for_bump(key, env, bump_policy(workspace))
 
 
 def on_group_command(batch: Batch, env: Envelope[GroupCommand], now: datetime) -> None:

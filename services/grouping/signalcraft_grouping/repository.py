@@ -15,6 +15,7 @@ from signalcraft_runtime.database import ServiceTables
 from signalcraft_schemas import Severity
 from signalcraft_schemas.events import GroupSnapshot
 
+from .domain.bump import NO_BUMPS, BumpState
 from .domain.group import NO_HISTORY, Lifecycle
 from .domain.head import Cause, GroupHead, Published
 
@@ -33,6 +34,7 @@ group_heads = Table(
     # none_as_null: Python None must be SQL NULL (not JSON null) for `pending_cause IS NULL` to hold.
     Column("pending_cause", JSONB(none_as_null=True)),
     Column("lifecycle", JSONB(none_as_null=True)),
+    Column("bump", JSONB(none_as_null=True)),
 )
 
 HeadKey = tuple[str, str]  # (workspace_id, group_key)
@@ -42,7 +44,8 @@ def _head(row: Any) -> GroupHead:
     published = (Published(row.published_count, Severity(row.published_severity), row.published_at)
                  if row.published_at is not None and row.published_severity else None)
     cause = Cause(UUID(row.pending_cause["id"]), row.pending_cause["correlation_id"]) if row.pending_cause else None
-    return GroupHead(GroupSnapshot.model_validate(row.snapshot), published, cause, _lifecycle(row.lifecycle))
+    return GroupHead(GroupSnapshot.model_validate(row.snapshot), published, cause, _lifecycle(row.lifecycle),
+                     _bump(row.bump))
 
 
 def _lifecycle(stored: dict[str, Any] | None) -> Lifecycle:
@@ -50,6 +53,21 @@ def _lifecycle(stored: dict[str, Any] | None) -> Lifecycle:
         return NO_HISTORY
     return Lifecycle(tuple(datetime.fromisoformat(t) for t in stored.get("reopened_at", [])),
                      int(stored.get("fired_during_snooze", 0)))
+
+
+def _bump(stored: dict[str, Any] | None) -> BumpState:
+    if not stored:
+        return NO_BUMPS
+    return BumpState(UUID(stored["group_id"]) if stored.get("group_id") else None,
+                     tuple(datetime.fromisoformat(t) for t in stored.get("recent", [])),
+                     tuple(Severity(s) for s in stored.get("raised_from", [])))
+
+
+def _bump_json(bump: BumpState) -> dict[str, Any] | None:
+    if bump == NO_BUMPS:
+        return None
+    return {"group_id": str(bump.group_id) if bump.group_id else None,
+            "recent": [t.isoformat() for t in bump.recent], "raised_from": [s.value for s in bump.raised_from]}
 
 
 def _row(head: GroupHead) -> dict[str, Any]:
@@ -60,7 +78,8 @@ def _row(head: GroupHead) -> dict[str, Any]:
             "published_at": published.at if published else None,
             "pending_cause": {"id": str(cause.id), "correlation_id": cause.correlation_id} if cause else None,
             "lifecycle": {"reopened_at": [t.isoformat() for t in head.lifecycle.reopened_at],
-                          "fired_during_snooze": head.lifecycle.fired_during_snooze}}
+                          "fired_during_snooze": head.lifecycle.fired_during_snooze},
+            "bump": _bump_json(head.bump)}
 
 
 class GroupRepository:
@@ -86,7 +105,7 @@ class GroupRepository:
             stmt.on_conflict_do_update(
                 index_elements=[group_heads.c.workspace_id, group_heads.c.group_key],
                 set_={c: stmt.excluded[c] for c in ("group_id", "snapshot", "published_count", "published_severity",
-                                                    "published_at", "pending_cause", "lifecycle")} | {"updated_at": func.now()},
+                                                    "published_at", "pending_cause", "lifecycle", "bump")} | {"updated_at": func.now()},
             ),
             values,
         )

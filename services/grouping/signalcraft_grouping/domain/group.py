@@ -27,7 +27,7 @@ from signalcraft_schemas import AlertStatus, NormalizedAlert, Severity
 from signalcraft_schemas.events import (
     SNOOZE_EXPIRED_ACTOR, EventData, GroupAcknowledged, GroupAction, GroupAssigned, GroupCommand, GroupCommandRejected,
     GroupOpened, GroupReopened, GroupResolved, GroupSnapshot, GroupSnoozed, GroupStatus, GroupUnacknowledged,
-    GroupUnsnoozed, GroupUpdated, WorkspaceConfigured,
+    GroupSeverityRaised, GroupUnsnoozed, GroupUpdated, WorkspaceConfigured,
 )
 
 DEFAULT_DEDUP_WINDOW = timedelta(minutes=60)
@@ -35,11 +35,11 @@ REOPENS_KEPT = 64  # reopen times remembered for the flap count; more than any s
 
 GroupEvent: TypeAlias = (
     GroupOpened | GroupUpdated | GroupAcknowledged | GroupResolved | GroupReopened | GroupUnacknowledged
-    | GroupSnoozed | GroupUnsnoozed | GroupAssigned
+    | GroupSnoozed | GroupUnsnoozed | GroupAssigned | GroupSeverityRaised
 )
 Decision: TypeAlias = GroupEvent | GroupCommandRejected
 GROUP_EVENTS = (GroupOpened, GroupUpdated, GroupAcknowledged, GroupResolved, GroupReopened, GroupUnacknowledged,
-                GroupSnoozed, GroupUnsnoozed, GroupAssigned)
+                GroupSnoozed, GroupUnsnoozed, GroupAssigned, GroupSeverityRaised)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from uuid import UUID
 from signalcraft_schemas import Severity
 from signalcraft_schemas.events import GroupOpened, GroupResolved, GroupSnapshot, GroupUpdated
 
+from .bump import NO_BUMPS, BumpState
 from .group import NO_HISTORY, GroupEvent, Lifecycle, evolve, evolve_lifecycle
 
 
@@ -46,6 +47,7 @@ class GroupHead:
     published: Published | None = None  # about `snapshot`'s group
     pending_cause: Cause | None = None  # set while a count update of `snapshot`'s group is held back
     lifecycle: Lifecycle = NO_HISTORY  # of `snapshot`'s group
+    bump: BumpState = NO_BUMPS  # the severity bump's count (domain/bump.py)
 
 
 def publish_update_now(update: GroupUpdated, published: Published | None, now: datetime, debounce: timedelta) -> bool:
