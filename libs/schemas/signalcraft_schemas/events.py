@@ -39,6 +39,20 @@ class WebhooksThrottled(EventData):
     last_at: AwareDatetime
 
 
+class WebhooksRejected(EventData):
+    """Ingest refused webhooks of one known integration with `status` (401 bad signature or token, 400,
+    413, 422) between `first_at` and `last_at`; delivery health counts them. Keyed `integration:<id>`;
+    grouping ignores it."""
+
+    TYPE = "webhooks.rejected"
+    TOPIC = Topic.ALERTS_NORMALIZED
+    integration_id: str
+    status: int = Field(ge=400, le=499)
+    count: int = Field(ge=1)
+    first_at: AwareDatetime
+    last_at: AwareDatetime
+
+
 # --- groups.events -------------------------------------------------------------------------
 
 
@@ -57,6 +71,8 @@ class GroupAction(StrEnum):
     SNOOZE = "snooze"
     UNSNOOZE = "unsnooze"
     RESOLVE = "resolve"
+    ASSIGN = "assign"  # assignee: who; None unassigns
+    NOTE = "note"  # note: the text added to the group's timeline
 
 
 class GroupSnapshot(BaseModel):
@@ -185,6 +201,19 @@ class GroupAssigned(EventData):
     group: GroupSnapshot
     assignee: str | None = Field(description="None: unassigned")
     by: str
+    command_id: UUID | None = Field(default=None, description="The GroupCommand decided; None for a provider's assign")
+
+
+class GroupNoteAdded(EventData):
+    """A person wrote a note on the group (API): its timeline shows it; the group's state is unchanged."""
+
+    TYPE = "group.note_added"
+    TOPIC = Topic.GROUPS_EVENTS
+    group: GroupSnapshot
+    note_id: UUID = Field(description="The id of the command that added it")
+    text: str = Field(min_length=1, max_length=4000)
+    by: str
+    command_id: UUID | None = None
 
 
 class SlackReply(BaseModel):
@@ -230,11 +259,15 @@ class GroupCommand(EventData):
     snooze_until: AwareDatetime | None = Field(default=None, description="Required for snooze")
     reason: str | None = None
     reply_to: SlackReply | None = None
+    assignee: str | None = Field(default=None, max_length=200, description="assign: who; None unassigns")
+    note: str | None = Field(default=None, max_length=4000, description="note: its text (required for note)")
 
     @model_validator(mode="after")
     def _snooze_has_an_end(self) -> "GroupCommand":
         if self.action is GroupAction.SNOOZE and self.snooze_until is None:
             raise ValueError("snooze needs snooze_until")
+        if self.action is GroupAction.NOTE and not (self.note or "").strip():
+            raise ValueError("note needs its text")
         return self
 
 
@@ -580,5 +613,6 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         WorkspaceConfigured, IntegrationConfigured, SlackConnected, RoutingRuleSaved, RoutingRuleDeleted,
         MessageDeadLettered,
         EscalationPolicySaved, EscalationPolicyDeleted, ScheduleSaved, ScheduleDeleted,
+        WebhooksRejected, GroupNoteAdded,
     )
 }
