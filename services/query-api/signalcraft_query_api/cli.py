@@ -87,11 +87,17 @@ def workspace_create(name: str = typer.Option(...), workspace_id: Optional[str] 
                      auto_close: Optional[str] = typer.Option(None, help=DURATION_HELP),
                      flap_threshold: int = typer.Option(3, help="reopens within the flap window before damping"),
                      flap_window: str = typer.Option("1h", help="a duration"),
-                     flap_quiet: str = typer.Option("30m", help="quiet for this long and flapping ends")) -> None:
+                     flap_quiet: str = typer.Option("30m", help="quiet for this long and flapping ends"),
+                     bump_count: Optional[int] = typer.Option(
+                         None, help="severity bump: this many alerts of a group within --bump-within raise it a level"),
+                     bump_within: str = typer.Option("5m", help="severity bump: a duration"),
+                     bump_env: list[str] = typer.Option(["prod"], help="severity bump: environment (repeatable)")) -> None:
     body: dict[str, Any] = {"name": name, "workspace_id": workspace_id, "dedup_window_minutes": dedup_window_minutes,
                             "auto_close_minutes": auto_close_minutes, "default_channel": default_channel,
                             "flap_threshold": flap_threshold, "flap_window": _duration(flap_window),
                             "flap_quiet": _duration(flap_quiet)}
+    if bump_count is not None:
+        body["severity_bump"] = {"count": bump_count, "within": _duration(bump_within), "environments": bump_env}
     for key, value in (("dedup_window", _duration(dedup_window)), ("auto_close", _duration(auto_close))):
         if value is not None:
             body[key] = value

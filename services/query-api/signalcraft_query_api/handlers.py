@@ -29,9 +29,9 @@ from signalcraft_runtime.unit_of_work import UnitOfWork
 from signalcraft_schemas import Envelope, new_event_id
 from signalcraft_schemas.events import (
     AlertNormalized, EscalationArmed, EscalationCancelled, EscalationFired, EventData, GroupAcknowledged,
-    GroupAssigned, GroupCommand, GroupCommandRejected, GroupOpened, GroupReopened, GroupResolved, GroupSnoozed,
-    GroupUnacknowledged, GroupUnsnoozed, GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed,
-    NotificationRequested, WebhooksThrottled,
+    GroupAssigned, GroupCommand, GroupCommandRejected, GroupOpened, GroupReopened, GroupResolved, GroupSeverityRaised,
+    GroupSnoozed, GroupUnacknowledged, GroupUnsnoozed, GroupUpdated, MessageDeadLettered, NotificationDelivered,
+    NotificationFailed, NotificationRequested, WebhooksThrottled,
 )
 
 from .domain.commands import CommandRequest, UnknownGroup, group_command
@@ -116,6 +116,7 @@ PROJECTORS: dict[type[EventData], Projector] = {
     GroupAcknowledged: on_group_event, GroupResolved: on_group_event,
     GroupReopened: on_group_event, GroupUnacknowledged: on_group_event, GroupSnoozed: on_group_event,
     GroupUnsnoozed: on_group_event, GroupAssigned: on_group_event, GroupCommandRejected: on_command_rejected,
+    GroupSeverityRaised: on_group_event,
     NotificationRequested: on_notification_requested,
     NotificationDelivered: on_notification_delivered, NotificationFailed: on_notification_failed,
     EscalationArmed: on_escalation, EscalationFired: on_escalation, EscalationCancelled: on_escalation,

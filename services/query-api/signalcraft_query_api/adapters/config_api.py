@@ -13,7 +13,7 @@ from pydantic import Field, HttpUrl
 
 from signalcraft_runtime.service import Service
 from signalcraft_schemas.durations import DurationSeconds
-from signalcraft_schemas.events import RoutingConditions
+from signalcraft_schemas.events import RoutingConditions, SeverityBump
 
 from .. import handlers
 from ..domain.config import (
@@ -57,6 +57,18 @@ async def config_rows(request: Request) -> AsyncIterator[ConfigRepository]:
         yield ConfigRepository(conn)
 
 
+class SeverityBumpIn(RequestBody):
+    """`count` alerts of one group `within` a duration in one of `environments` raise its severity one level."""
+
+    count: int = Field(ge=2, le=100_000)
+    within: DurationSeconds = Field(le=7 * 24 * 3600)
+    environments: list[str] = Field(default_factory=lambda: ["prod"], min_length=1, max_length=50)
+
+    def setting(self) -> SeverityBump:
+        return SeverityBump(count=self.count, within_seconds=self.within,
+                            environments=[e.strip().lower() for e in self.environments if e.strip()] or ["prod"])
+
+
 class WorkspaceIn(RequestBody):
     name: str = Field(min_length=1, max_length=200)
     workspace_id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -69,13 +81,15 @@ class WorkspaceIn(RequestBody):
     flap_threshold: int = Field(default=3, ge=1, le=1000)
     flap_window: DurationSeconds = Field(default=3600, le=7 * 24 * 3600)
     flap_quiet: DurationSeconds = Field(default=1800, le=7 * 24 * 3600)
+    severity_bump: SeverityBumpIn | None = Field(default=None, description="Off when unset (issue 10.3)")
 
     def settings(self) -> WorkspaceSettings:
         return WorkspaceSettings(name=self.name, dedup_window_minutes=self.dedup_window_minutes,
                                  auto_close_minutes=self.auto_close_minutes, default_channel=self.default_channel,
                                  dedup_window_seconds=self.dedup_window, auto_close_seconds=self.auto_close,
                                  flap_threshold=self.flap_threshold, flap_window_seconds=self.flap_window,
-                                 flap_quiet_seconds=self.flap_quiet)
+                                 flap_quiet_seconds=self.flap_quiet,
+                                 severity_bump=self.severity_bump.setting() if self.severity_bump else None)
 
 
 @router.post("/workspaces", status_code=201)

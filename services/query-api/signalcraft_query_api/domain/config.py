@@ -14,8 +14,8 @@ from typing import Any, Generic, TypeVar
 
 from signalcraft_schemas.alerts import SOURCES
 from signalcraft_schemas.events import (
-    EventData, IntegrationConfigured, RoutingConditions, RoutingRuleDeleted, RoutingRuleSaved, SlackConnected,
-    WorkspaceConfigured,
+    EventData, IntegrationConfigured, RoutingConditions, RoutingRuleDeleted, RoutingRuleSaved, SeverityBump,
+    SlackConnected, WorkspaceConfigured,
 )
 
 
@@ -67,6 +67,7 @@ class WorkspaceSettings:
     flap_threshold: int = 3
     flap_window_seconds: int = 3600
     flap_quiet_seconds: int = 1800
+    severity_bump: SeverityBump | None = None  # off when None (issue 10.3)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ def workspace_configured(workspace_id: str, settings: WorkspaceSettings) -> Conf
         auto_close_minutes=minutes_covering(settings.auto_close_seconds, settings.auto_close_minutes),
         default_channel=settings.default_channel, dedup_window_seconds=settings.dedup_window_seconds,
         auto_close_seconds=settings.auto_close_seconds, flap_threshold=settings.flap_threshold,
-        flap_window_seconds=settings.flap_window_seconds, flap_quiet_seconds=settings.flap_quiet_seconds)
+        flap_window_seconds=settings.flap_window_seconds, flap_quiet_seconds=settings.flap_quiet_seconds,
+        severity_bump=settings.severity_bump)
     return ConfigChange(event, workspace_id, f"workspace:{workspace_id}")
 
 

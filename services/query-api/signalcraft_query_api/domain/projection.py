@@ -12,15 +12,15 @@ from typing import Any
 from signalcraft_schemas import Envelope
 from signalcraft_schemas.events import (
     AlertNormalized, EscalationArmed, EscalationCancelled, EscalationFired, EventData, GroupAcknowledged, GroupAction,
-    GroupAssigned, GroupCommandRejected, GroupOpened, GroupReopened, GroupResolved, GroupSnoozed, GroupUnacknowledged,
-    GroupUnsnoozed, GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed, NotificationKind,
+    GroupAssigned, GroupCommandRejected, GroupOpened, GroupReopened, GroupResolved, GroupSeverityRaised, GroupSnoozed,
+    GroupUnacknowledged, GroupUnsnoozed, GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed, NotificationKind,
     NotificationRequested, WebhooksThrottled,
 )
 
 Row = dict[str, Any]  # one read-model row: column name -> value
 
 GroupEvent = (GroupOpened | GroupUpdated | GroupAcknowledged | GroupResolved | GroupReopened | GroupUnacknowledged
-              | GroupSnoozed | GroupUnsnoozed | GroupAssigned)
+              | GroupSnoozed | GroupUnsnoozed | GroupAssigned | GroupSeverityRaised)
 NotificationResult = NotificationDelivered | NotificationFailed
 TIMELINE_KIND: dict[type[EventData], str] = {
     GroupOpened: "opened", GroupUpdated: "alerts_added", GroupAcknowledged: "acknowledged", GroupResolved: "resolved",
@@ -28,7 +28,7 @@ TIMELINE_KIND: dict[type[EventData], str] = {
     GroupUnsnoozed: "unsnoozed", GroupAssigned: "assigned", GroupCommandRejected: "command_rejected",
     NotificationRequested: "notification_requested", NotificationDelivered: "notification_delivered",
     NotificationFailed: "notification_failed", EscalationArmed: "escalation_armed", EscalationFired: "escalated",
-    EscalationCancelled: "escalation_cancelled",
+    EscalationCancelled: "escalation_cancelled", GroupSeverityRaised: "severity_raised",
 }
 # The action each applied command's event answers (its outcome, for `?wait=true`).
 ACTION_OF: dict[type[EventData], GroupAction] = {
@@ -36,7 +36,8 @@ ACTION_OF: dict[type[EventData], GroupAction] = {
     GroupUnsnoozed: GroupAction.UNSNOOZE, GroupResolved: GroupAction.RESOLVE,
 }
 # Timeline details worth showing, where an event has them.
-_DETAIL_FIELDS = ("by", "reason", "until", "flap_count", "flapping", "fired_during_snooze", "assignee", "command_id")
+_DETAIL_FIELDS = ("by", "reason", "until", "flap_count", "flapping", "fired_during_snooze", "assignee", "command_id",
+                  "from_severity", "to_severity", "alerts", "within_seconds", "environment")
 
 
 @dataclass
