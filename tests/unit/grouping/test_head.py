@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from signalcraft_schemas import Severity
+from signalcraft_schemas.events import GroupNoteAdded
 from signalcraft_schemas.events import (
     GroupAcknowledged, GroupOpened, GroupResolved, GroupStatus, GroupUpdated, WorkspaceConfigured,
 )
@@ -187,3 +188,11 @@ def test_superseded_keeps_other_groups_and_other_events():
     decided = [(updated(4), "a"), (ack, "b"), (updated(2, group_id=gid(2)), "c")]
     assert superseded(decided, [updated(5)]) == [(ack, "b"), (updated(2, group_id=gid(2)), "c")]
     assert superseded(decided, []) == decided
+
+
+def test_a_note_is_published_at_once_and_leaves_a_held_back_update_held():
+    head = GroupHead(make_group(count=3), heard(2, 0), Cause(UUID(int=1), "held"))
+    note = GroupNoteAdded(group=make_group(count=3), note_id=UUID(int=9), text="looking", by="api:alice")
+    after, now = publish_or_hold(head, note, CAUSE, seconds(1), DEBOUNCE)
+    assert now is True
+    assert after == head  # the router ignores notes: the held update must still reach it

@@ -69,6 +69,8 @@ INPUTS = {
     "snooze expires": by_command(GroupAction.UNSNOOZE, now=at(120), actor=SNOOZE_EXPIRED_ACTOR,
                                  snooze_until=SNOOZED_UNTIL),
     "command resolve": by_command(GroupAction.RESOLVE),
+    "command assign": by_command(GroupAction.ASSIGN, assignee="carol@example.com"),
+    "command note": by_command(GroupAction.NOTE, note="rolled back the deploy"),
     "quiet past auto-close": lambda group: close_quiet(group, group_id=gid(1), quiet_since=at(0), now=at(24 * 60)),
 }
 
@@ -267,3 +269,23 @@ def test_a_replaced_group_ends_resolved_before_its_successor_opens():
     assert isinstance(closed, GroupResolved) and closed.reason == "replaced"
     assert (closed.group.group_id, closed.group.status, closed.group.resolved_at) == (gid(1), GroupStatus.RESOLVED, at(61))
     assert isinstance(opened, GroupOpened) and opened.group.group_id == NEW_ID
+
+
+def test_assign_and_note_commands_carry_who_what_and_the_command_id():
+    group = make_group(assignee="bob@example.com")
+    [assigned] = decide_command(group, command(GroupAction.ASSIGN, assignee="carol@example.com"), now=at(10))
+    assert (assigned.assignee, assigned.group.assignee, assigned.by, assigned.command_id) == (
+        "carol@example.com", "carol@example.com", "api:alice", UUID(int=42))
+    [unassigned] = decide_command(group, command(GroupAction.ASSIGN, assignee=None), now=at(10))
+    assert unassigned.assignee is None and unassigned.group.assignee is None
+    [again] = decide_command(group, command(GroupAction.ASSIGN, assignee="bob@example.com"), now=at(10))
+    assert isinstance(again, GroupCommandRejected) and again.reason == "already_assigned"
+    [note] = decide_command(group, command(GroupAction.NOTE, note="  rolled back  "), now=at(10))
+    assert (note.text, note.by, note.note_id, note.group) == ("rolled back", "api:alice", UUID(int=42), group)
+
+
+def test_a_note_needs_its_text_and_a_replaced_group_takes_none():
+    with pytest.raises(ValueError, match="note needs its text"):
+        command(GroupAction.NOTE, note="  ")
+    [rejected] = decide_command(make_group(group_id=gid(2)), command(GroupAction.NOTE, note="x"), now=at(10))
+    assert isinstance(rejected, GroupCommandRejected) and rejected.reason == "already_resolved"

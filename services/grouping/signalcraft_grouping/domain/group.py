@@ -26,7 +26,7 @@ from uuid import UUID
 from signalcraft_schemas import AlertStatus, NormalizedAlert, Severity
 from signalcraft_schemas.events import (
     SNOOZE_EXPIRED_ACTOR, EventData, GroupAcknowledged, GroupAction, GroupAssigned, GroupCommand, GroupCommandRejected,
-    GroupOpened, GroupReopened, GroupResolved, GroupSnapshot, GroupSnoozed, GroupStatus, GroupUnacknowledged,
+    GroupNoteAdded, GroupOpened, GroupReopened, GroupResolved, GroupSnapshot, GroupSnoozed, GroupStatus, GroupUnacknowledged,
     GroupSeverityRaised, GroupUnsnoozed, GroupUpdated, WorkspaceConfigured,
 )
 
@@ -35,11 +35,11 @@ REOPENS_KEPT = 64  # reopen times remembered for the flap count; more than any s
 
 GroupEvent: TypeAlias = (
     GroupOpened | GroupUpdated | GroupAcknowledged | GroupResolved | GroupReopened | GroupUnacknowledged
-    | GroupSnoozed | GroupUnsnoozed | GroupAssigned | GroupSeverityRaised
+    | GroupSnoozed | GroupUnsnoozed | GroupAssigned | GroupSeverityRaised | GroupNoteAdded
 )
 Decision: TypeAlias = GroupEvent | GroupCommandRejected
 GROUP_EVENTS = (GroupOpened, GroupUpdated, GroupAcknowledged, GroupResolved, GroupReopened, GroupUnacknowledged,
-                GroupSnoozed, GroupUnsnoozed, GroupAssigned, GroupSeverityRaised)
+                GroupSnoozed, GroupUnsnoozed, GroupAssigned, GroupSeverityRaised, GroupNoteAdded)
 
 
 @dataclass(frozen=True)
@@ -207,6 +207,8 @@ def refusal(group: GroupSnapshot | None, command: GroupCommand, now: datetime) -
     """Why this command changes nothing, or None when it applies."""
     if group is None:
         return "unknown_group"
+    if command.action == GroupAction.NOTE and group.group_id == command.group_id:
+        return None  # a note is welcome at any time, a resolved group's post-mortem too
     if group.group_id != command.group_id or group.status == GroupStatus.RESOLVED:
         return "already_resolved"  # a replaced group was closed when its successor opened
     status, action = group.status, command.action
@@ -216,6 +218,8 @@ def refusal(group: GroupSnapshot | None, command: GroupCommand, now: datetime) -
         return "not_acknowledged"
     if action == GroupAction.SNOOZE and command.snooze_until is not None and command.snooze_until <= now:
         return "snooze_until_in_the_past"
+    if action == GroupAction.ASSIGN and command.assignee == group.assignee:
+        return "already_assigned" if command.assignee else "not_assigned"
     if action == GroupAction.UNSNOOZE and status != GroupStatus.SNOOZED:
         return "not_snoozed"
     if action == GroupAction.UNSNOOZE and command.actor == SNOOZE_EXPIRED_ACTOR \
@@ -247,6 +251,11 @@ def decide_command(group: GroupSnapshot | None, command: GroupCommand, *, now: d
         reason = "expired" if command.actor == SNOOZE_EXPIRED_ACTOR else "manual"
         return [GroupUnsnoozed(group=_back_to_open(group, snoozed_until=None), by=by, command_id=cid,
                                reason=reason, fired_during_snooze=lifecycle.fired_during_snooze)]
+    if command.action == GroupAction.ASSIGN:
+        return [GroupAssigned(group=group.model_copy(update={"assignee": command.assignee}),
+                              assignee=command.assignee, by=by, command_id=cid)]
+    if command.action == GroupAction.NOTE:
+        return [GroupNoteAdded(group=group, note_id=cid, text=(command.note or "").strip(), by=by, command_id=cid)]
     return [GroupResolved(group=_resolved(group, now, by), reason="manual", by=by, command_id=cid)]
 
 

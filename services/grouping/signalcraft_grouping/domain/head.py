@@ -18,7 +18,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from signalcraft_schemas import Severity
-from signalcraft_schemas.events import GroupOpened, GroupResolved, GroupSnapshot, GroupUpdated
+from signalcraft_schemas.events import GroupNoteAdded, GroupOpened, GroupResolved, GroupSnapshot, GroupUpdated
 
 from .bump import NO_BUMPS, BumpState
 from .group import NO_HISTORY, GroupEvent, Lifecycle, evolve, evolve_lifecycle
@@ -105,8 +105,8 @@ def publish_or_hold(head: GroupHead, event: GroupEvent, cause: Cause, now: datet
     """Whether `event` goes downstream now, and the head after. A held-back update of the key's
     group leaves its cause for the flush; a published event about that group is what downstream
     last heard. Events about a group the key no longer holds (replaced) are published as they are."""
-    if event.group.group_id != head.snapshot.group_id:
-        return head, True
+    if event.group.group_id != head.snapshot.group_id or isinstance(event, GroupNoteAdded):
+        return head, True  # a note changes nothing downstream acts on: a held-back update stays held
     if isinstance(event, GroupUpdated) and not publish_update_now(event, head.published, now, debounce):
         return replace(head, pending_cause=cause), False
     published = Published(event.group.count, Severity(event.group.severity), now)
