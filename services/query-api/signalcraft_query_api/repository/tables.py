@@ -58,7 +58,7 @@ workspaces = Table(
     Column("dedup_window_minutes", Integer), Column("auto_close_minutes", Integer), Column("default_channel", Text),
     Column("created_at", TS), Column("dedup_window_seconds", Integer), Column("auto_close_seconds", Integer),
     Column("flap_threshold", Integer), Column("flap_window_seconds", Integer), Column("flap_quiet_seconds", Integer),
-    Column("severity_bump", JSONB),
+    Column("severity_bump", JSONB), Column("escalation_policy_id", Text),
 )
 integrations = Table(
     "integrations", md, Column("integration_id", Text, primary_key=True), Column("workspace_id", Text),
