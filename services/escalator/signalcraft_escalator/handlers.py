@@ -11,8 +11,10 @@ from signalcraft_runtime.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from signalcraft_schemas import Envelope
 from signalcraft_schemas.events import EscalationArmed, GroupAcknowledged, GroupResolved, GroupSnoozed, GroupStatus
 
+from signalcraft_policies.oncall import on_call as on_call_at
+
 from .domain.timers import (
-    GROUP_EVENTS, TimerChanges, TimerKind, auto_close_window, escalation_cancelled, fire, on_event,
+    GROUP_EVENTS, OnCallLookup, TimerChanges, TimerKind, auto_close_window, escalation_cancelled, fire_step, on_event,
     rearms_only_while_pending, refreshed_payload, status_after,
 )
 from .repository import TimerRepository
@@ -68,16 +70,27 @@ async def handle_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]], config: 
             await on_group_changed(uow, repo, statuses, env, config)
 
 
-async def fire_due(uow_factory: UnitOfWorkFactory, now: datetime, limit: int = 200) -> int:
-    """Fire every timer due at `now` (SKIP LOCKED: replicas share the work). Returns how many fired."""
+def on_call_lookup(config: ConfigState | None, workspace_id: str, now: datetime) -> OnCallLookup:
+    """Who is on call now in a schedule of the workspace (None: nobody, or no such schedule)."""
+    def lookup(schedule_id: str) -> str | None:
+        schedule = config.schedule(workspace_id, schedule_id) if config else None
+        return on_call_at(schedule, now).user if schedule is not None else None
+    return lookup
+
+
+async def fire_due(uow_factory: UnitOfWorkFactory, now: datetime, limit: int = 200,
+                   config: ConfigState | None = None) -> int:
+    """Fire every timer due at `now` (SKIP LOCKED: replicas share the work); a policy's timer moves on to
+    its next step in the same transaction. Returns how many fired."""
     async with uow_factory() as uow:
         repo = TimerRepository(uow.connection)
         due = await repo.due(now, limit)
         statuses = await repo.statuses({timer.group_id for timer, _, _ in due})
         for timer, correlation_id, causation_id in due:
+            fired = fire_step(timer, statuses.get(timer.group_id), on_call_lookup(config, timer.workspace_id, now))
             uow.emit_all(Envelope.wrap(data, workspace_id=timer.workspace_id, key=timer.group_key, occurred_at=now,
                                        correlation_id=correlation_id, causation_id=causation_id)
-                         for data in fire(timer, statuses.get(timer.group_id)))
-            await repo.mark_fired(timer)
+                         for data in fired.events)
+            await (repo.advance(timer, fired.next) if fired.next else repo.mark_fired(timer))
         await uow.commit()
         return len(due)

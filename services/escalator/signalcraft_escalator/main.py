@@ -28,7 +28,7 @@ def create_service(settings: EscalatorSettings) -> Service:
         await handle_batch(uow, envelopes, service.config.state if service.config else None)
 
     service.add_consumer("escalator", [Topic.ESCALATIONS, Topic.GROUPS_EVENTS], on_batch)
-    service.add_drain_loop("timer_loop", lambda: fire_due(service.uow, utcnow()), every_s=settings.timer_tick_seconds)
+    service.add_drain_loop("timer_loop", lambda: fire_due(service.uow, utcnow(), config=service.config.state if service.config else None), every_s=settings.timer_tick_seconds)
     return service
 
 

@@ -26,6 +26,8 @@ timers = Table(
     Column("due_at", DateTime(timezone=True), nullable=False), Column("state", Text, nullable=False),
     Column("payload", JSONB, nullable=False), Column("correlation_id", Text, nullable=False),
     Column("causation_id", Uuid),
+    # Escalations: which of the group's routes armed it ("" for the other kinds); see migration 0002.
+    Column("route", Text, primary_key=True, server_default=""),
 )
 group_status = Table("group_status", tables.metadata, Column("group_id", Uuid, primary_key=True),
                      Column("status", Text, nullable=False))
@@ -49,13 +51,13 @@ class TimerRepository:
                                                             set_={"status": stmt.excluded.status}))
 
     async def arm(self, timer: Timer, correlation_id: str, causation_id: UUID, only_while_pending: bool) -> None:
-        """Set the timer (pending), or re-arm the one of its kind and group (only a pending one if asked)."""
+        """Set the timer (pending), or re-arm the one of its kind, group and route (only a pending one if asked)."""
         stmt = insert(timers).values(
-            kind=timer.kind.value, group_id=timer.group_id, group_key=timer.group_key,
+            kind=timer.kind.value, group_id=timer.group_id, route=timer.route, group_key=timer.group_key,
             workspace_id=timer.workspace_id, due_at=timer.due_at, state="pending", payload=timer.payload,
             correlation_id=correlation_id, causation_id=causation_id)
         await self._conn.execute(stmt.on_conflict_do_update(
-            index_elements=[timers.c.kind, timers.c.group_id],
+            index_elements=[timers.c.kind, timers.c.group_id, timers.c.route],
             set_={"due_at": stmt.excluded.due_at, "payload": stmt.excluded.payload, "state": "pending",
                   "correlation_id": stmt.excluded.correlation_id, "causation_id": stmt.excluded.causation_id},
             where=(timers.c.state == "pending") if only_while_pending else None,
@@ -79,9 +81,19 @@ class TimerRepository:
             select(timers).where(and_(timers.c.state == "pending", timers.c.due_at <= now))
             .order_by(timers.c.due_at).limit(limit).with_for_update(skip_locked=True)
         )).all()
-        return [(Timer(TimerKind(r.kind), r.group_id, r.group_key, r.workspace_id, r.due_at, dict(r.payload)),
+        return [(Timer(TimerKind(r.kind), r.group_id, r.group_key, r.workspace_id, r.due_at, dict(r.payload), r.route),
                  r.correlation_id, r.causation_id) for r in rows]
 
     async def mark_fired(self, timer: Timer) -> None:
-        await self._conn.execute(update(timers).where(and_(timers.c.kind == timer.kind.value,
-                                                           timers.c.group_id == timer.group_id)).values(state="fired"))
+        await self._conn.execute(update(timers).where(self._key(timer)).values(state="fired"))
+
+    async def advance(self, fired: Timer, following: Timer) -> None:
+        """The fired step's timer becomes the next step's: in the transaction that records the fired
+        step's events, so a crash either fires the step and moves on, or does neither."""
+        await self._conn.execute(update(timers).where(and_(self._key(fired), timers.c.state == "pending")).values(
+            due_at=following.due_at, payload=following.payload))
+
+    @staticmethod
+    def _key(timer: Timer) -> Any:
+        return and_(timers.c.kind == timer.kind.value, timers.c.group_id == timer.group_id,
+                    timers.c.route == timer.route)

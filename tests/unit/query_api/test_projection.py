@@ -108,9 +108,11 @@ def test_timeline_entries_name_what_happened_with_the_facts_worth_showing():
     requested = timeline_entry(wrap(make_request(channel="#pay")))
     assert requested["kind"] == "notification_requested" and requested["group_id"] == GROUP_ID
     assert "group" not in requested["detail"] and requested["detail"]["channel"] == "#pay"
-    fired = timeline_entry(wrap(EscalationFired(group_id=GROUP_ID, group_key=GROUP_KEY, channel="#lead", level=1)))
+    fired = timeline_entry(wrap(EscalationFired(group_id=GROUP_ID, group_key=GROUP_KEY, channel="#lead", level=1,
+                                                targets=["<@ULEAD>", "schedule:primary=<@UBOB>"], policy_id="p1")))
     assert fired["kind"] == "escalated"
-    assert fired["detail"] == {"group_id": str(GROUP_ID), "group_key": GROUP_KEY, "channel": "#lead", "level": 1}
+    assert fired["detail"] == {"group_id": str(GROUP_ID), "group_key": GROUP_KEY, "channel": "#lead", "level": 1,
+                               "repeat": 0, "targets": ["<@ULEAD>", "schedule:primary=<@UBOB>"], "policy_id": "p1"}
 
 
 def test_a_dead_letter_row_says_where_the_message_was_and_why_it_failed():

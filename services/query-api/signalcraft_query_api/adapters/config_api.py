@@ -82,6 +82,7 @@ class WorkspaceIn(RequestBody):
     flap_window: DurationSeconds = Field(default=3600, le=7 * 24 * 3600)
     flap_quiet: DurationSeconds = Field(default=1800, le=7 * 24 * 3600)
     severity_bump: SeverityBumpIn | None = Field(default=None, description="Off when unset (issue 10.3)")
+    escalation_policy_id: str | None = Field(default=None, description="The default route's escalation policy")
 
     def settings(self) -> WorkspaceSettings:
         return WorkspaceSettings(name=self.name, dedup_window_minutes=self.dedup_window_minutes,
@@ -89,7 +90,8 @@ class WorkspaceIn(RequestBody):
                                  dedup_window_seconds=self.dedup_window, auto_close_seconds=self.auto_close,
                                  flap_threshold=self.flap_threshold, flap_window_seconds=self.flap_window,
                                  flap_quiet_seconds=self.flap_quiet,
-                                 severity_bump=self.severity_bump.setting() if self.severity_bump else None)
+                                 severity_bump=self.severity_bump.setting() if self.severity_bump else None,
+                                 escalation_policy_id=self.escalation_policy_id)
 
 
 @router.post("/workspaces", status_code=201)
@@ -156,13 +158,14 @@ class RuleIn(RequestBody):
     escalate_after_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
     escalate_after: DurationSeconds | None = Field(default=None, le=7 * 24 * 3600, description="Wins over the minutes")
     enabled: bool = True
+    escalation_policy_id: str | None = Field(default=None, description="Wins over escalate_after (issue 10.1)")
 
     def definition(self) -> RuleDefinition:
         return RuleDefinition(
             workspace_id=self.workspace_id, name=self.name, position=self.position, conditions=self.conditions,
             channel=self.channel, runbook_url=str(self.runbook_url) if self.runbook_url else None,
             escalate_after_minutes=self.escalate_after_minutes, enabled=self.enabled,
-            escalate_after_seconds=self.escalate_after)
+            escalate_after_seconds=self.escalate_after, escalation_policy_id=self.escalation_policy_id)
 
 
 @router.get("/routing-rules")

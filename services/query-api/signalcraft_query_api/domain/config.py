@@ -68,6 +68,7 @@ class WorkspaceSettings:
     flap_window_seconds: int = 3600
     flap_quiet_seconds: int = 1800
     severity_bump: SeverityBump | None = None  # off when None (issue 10.3)
+    escalation_policy_id: str | None = None  # the default route's escalation policy (issue 10.1)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class RuleDefinition:
     escalate_after_minutes: int | None = None
     enabled: bool = True
     escalate_after_seconds: int | None = None  # wins over escalate_after_minutes
+    escalation_policy_id: str | None = None  # wins over escalate_after
 
 
 E = TypeVar("E", bound=EventData)
@@ -126,7 +128,7 @@ def workspace_configured(workspace_id: str, settings: WorkspaceSettings) -> Conf
         default_channel=settings.default_channel, dedup_window_seconds=settings.dedup_window_seconds,
         auto_close_seconds=settings.auto_close_seconds, flap_threshold=settings.flap_threshold,
         flap_window_seconds=settings.flap_window_seconds, flap_quiet_seconds=settings.flap_quiet_seconds,
-        severity_bump=settings.severity_bump)
+        severity_bump=settings.severity_bump, escalation_policy_id=settings.escalation_policy_id)
     return ConfigChange(event, workspace_id, f"workspace:{workspace_id}")
 
 
@@ -206,7 +208,8 @@ def rule_saved(rule_id: str, rule: RuleDefinition) -> ConfigChange[RoutingRuleSa
         conditions=rule.conditions, channel=rule.channel, runbook_url=rule.runbook_url,
         escalate_after_minutes=minutes_covering(rule.escalate_after_seconds, rule.escalate_after_minutes)
         if rule.escalate_after_seconds or rule.escalate_after_minutes else None,
-        escalate_after_seconds=rule.escalate_after_seconds, enabled=rule.enabled)
+        escalate_after_seconds=rule.escalate_after_seconds, enabled=rule.enabled,
+        escalation_policy_id=rule.escalation_policy_id)
     return ConfigChange(event, rule.workspace_id, f"rule:{rule_id}")
 
 
