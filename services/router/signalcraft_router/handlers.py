@@ -1,5 +1,5 @@
-"""Router's handlers: a new group gets a route (or a visible no-route failure); later changes to the
-group go where it was first routed. The routes a batch chooses are stored together at its end."""
+"""Router's handlers: a new group gets its routes (or a visible no-route failure); later changes to
+the group go to every route's message. The routes a batch chooses are stored together at its end."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from signalcraft_schemas.events import (
     GroupUnacknowledged, GroupUnsnoozed, GroupUpdated,
 )
 
-from .domain.notifications import FirstRoute, answer_rejection, announce, follow_up
-from .domain.rules import escalation_delay, route
+from .domain.notifications import GroupRoute, answer_rejection, announce, follow_ups
+from .domain.rules import escalation_delay, routes_for
 from .repository import RouteRepository
 
 GroupChanged = (GroupUpdated, GroupResolved, GroupAcknowledged, GroupUnacknowledged, GroupSnoozed, GroupUnsnoozed,
@@ -25,35 +25,37 @@ GroupChanged = (GroupUpdated, GroupResolved, GroupAcknowledged, GroupUnacknowled
 
 @dataclass
 class Batch:
-    """Where each group the batch mentions was first routed, and the routes it chose (to store)."""
+    """Every route of each group the batch mentions, and the routes it chose (to store)."""
 
-    routes: dict[UUID, FirstRoute]
-    chosen: list[tuple[str, UUID, FirstRoute]] = field(default_factory=list)  # (workspace_id, group_id, route)
+    routes: dict[UUID, list[GroupRoute]]
+    chosen: list[tuple[str, UUID, list[GroupRoute]]] = field(default_factory=list)  # (workspace, group, routes)
 
 
 def on_group_opened(uow: UnitOfWork, batch: Batch, env: Envelope[GroupOpened], config: ConfigState) -> None:
     group, workspace = env.data.group, config.workspaces.get(env.workspace_id)
-    chosen = route(group, config.rules_for(env.workspace_id), workspace.default_channel if workspace else None)
-    if chosen is not None:
-        batch.routes[group.group_id] = FirstRoute.of(chosen)
-        batch.chosen.append((env.workspace_id, group.group_id, FirstRoute.of(chosen)))
+    chosen = routes_for(group, config.rules_for(env.workspace_id), workspace.default_channel if workspace else None)
+    if chosen:
+        batch.routes[group.group_id] = [GroupRoute.of(r) for r in chosen]
+        batch.chosen.append((env.workspace_id, group.group_id, batch.routes[group.group_id]))
     uow.emit_all(env.caused(data) for data in announce(group, chosen))
 
 
 def on_group_changed(uow: UnitOfWork, batch: Batch, env: Envelope[Any], config: ConfigState) -> None:
-    first = batch.routes.get(env.data.group.group_id)
-    delay = escalation_delay(config.rules_for(env.workspace_id), first.rule_id) if first else None
-    uow.emit_all(env.caused(data) for data in follow_up(env.data, first, escalate_after=delay, now=env.occurred_at))
+    rules = config.rules_for(env.workspace_id)
+    routes = batch.routes.get(env.data.group.group_id, [])  # none: never notified, nothing to update
+    uow.emit_all(env.caused(data) for data in follow_ups(
+        env.data, routes, lambda rule_id: escalation_delay(rules, rule_id), now=env.occurred_at))
 
 
 def on_command_rejected(uow: UnitOfWork, batch: Batch, env: Envelope[GroupCommandRejected]) -> None:
-    uow.emit_all(env.caused(data) for data in answer_rejection(env.data, batch.routes.get(env.data.group_id)))
+    routes = batch.routes.get(env.data.group_id)  # the clicker is answered once, whichever message they used
+    uow.emit_all(env.caused(data) for data in answer_rejection(env.data, routes[0] if routes else None))
 
 
 async def handle_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]], config: ConfigState) -> None:
     repo = RouteRepository(uow.connection)
-    batch = Batch(await repo.first_routes([e.data.group.group_id for e in envelopes if isinstance(e.data, GroupChanged)]
-                                          + [e.data.group_id for e in envelopes if isinstance(e.data, GroupCommandRejected)]))
+    batch = Batch(await repo.routes([e.data.group.group_id for e in envelopes if isinstance(e.data, GroupChanged)]
+                                    + [e.data.group_id for e in envelopes if isinstance(e.data, GroupCommandRejected)]))
     for env in envelopes:
         if isinstance(env.data, GroupOpened):
             on_group_opened(uow, batch, env, config)

@@ -1,44 +1,62 @@
-"""What the router asks for, per group event: a new group is announced where its route says (with
-its escalation armed if the rule asks), or fails visibly when nothing routes it; later changes to
-the group (its count, its state: acknowledged, snoozed, reopened, resolved...) go where the group was
-first routed, to rewrite that message. One group makes one top-level message while it lives."""
+"""What the router asks for, per group event: a new group is announced on each of its routes (with
+its escalation armed where the rule asks), or fails visibly when nothing routes it; later changes to
+the group (its count, its state: acknowledged, snoozed, reopened, resolved...) go to every route's
+message, to rewrite it. One group makes one top-level message per route while it lives; a group
+has several routes when a matching rule says `continue` (fan-out)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from signalcraft_policies.routing import fill_quick_actions
 from signalcraft_schemas.events import (
     EscalationArmed, EventData, GroupAcknowledged, GroupAssigned, GroupCommandRejected, GroupReopened, GroupResolved,
-    GroupSnapshot, GroupSnoozed, GroupUnacknowledged, GroupUnsnoozed, GroupUpdated, NotificationFailed,
-    NotificationKind, NotificationRequested,
+    GroupSnapshot, GroupSnoozed, GroupUnacknowledged, GroupUnsnoozed, GroupUpdated, LinkButton, NotificationFailed,
+    NotificationKind, NotificationRequested, QuickAction,
 )
 
 from .rules import Route
 
 
 @dataclass(frozen=True)
-class FirstRoute:
-    """Where a group was announced: its later messages edit that one."""
+class GroupRoute:
+    """Where a group was announced (one of its routes): its later messages there edit that one."""
 
     channel: str
     rule_id: str | None
     runbook_url: str | None
     mention_here: bool
+    mention_usergroup: str | None = None
+    quick_actions: tuple[QuickAction, ...] = ()
 
     @classmethod
-    def of(cls, chosen: Route) -> "FirstRoute":
-        return cls(chosen.channel, chosen.rule_id, chosen.runbook_url, chosen.mention_here)
+    def of(cls, chosen: Route) -> "GroupRoute":
+        return cls(chosen.channel, chosen.rule_id, chosen.runbook_url, chosen.mention_here, chosen.mention_usergroup,
+                   chosen.quick_actions)
+
+    def buttons(self, group: GroupSnapshot) -> list[LinkButton]:
+        return fill_quick_actions(self.quick_actions, group, str(group.group_id))
 
 
-def announce(group: GroupSnapshot, chosen: Route | None) -> list[EventData]:
-    """The events a newly opened group causes, given the route chosen for it (None: no route)."""
-    if chosen is None:
+FirstRoute = GroupRoute  # the name from before fan-out: a group's only route
+
+
+def announce(group: GroupSnapshot, chosen: Route | Sequence[Route] | None) -> list[EventData]:
+    """The events a newly opened group causes, given the routes chosen for it (None or []: no route)."""
+    chosen_routes = [] if chosen is None else [chosen] if isinstance(chosen, Route) else list(chosen)
+    if not chosen_routes:
         return [NotificationFailed(request_id=None, kind=NotificationKind.NEW_GROUP, group_id=group.group_id,
                                    channel=None, error="no_route", attempts=0)]
+    return [event for one in chosen_routes for event in _announce_on(group, one)]
+
+
+def _announce_on(group: GroupSnapshot, chosen: Route) -> list[EventData]:
     events: list[EventData] = [NotificationRequested(
         kind=NotificationKind.NEW_GROUP, group=group, channel=chosen.channel, mention_here=chosen.mention_here,
-        runbook_url=chosen.runbook_url, rule_id=chosen.rule_id)]
+        runbook_url=chosen.runbook_url, rule_id=chosen.rule_id, mention_usergroup=chosen.mention_usergroup,
+        link_buttons=GroupRoute.of(chosen).buttons(group))]
     due = chosen.escalation_due(group.first_seen_at)
     if due is not None and not group.is_test:  # a provider's test notification never escalates
         events.append(EscalationArmed(group=group, channel=chosen.channel, due_at=due, rule_id=chosen.rule_id,
@@ -53,9 +71,15 @@ GroupChange = (GroupUpdated | GroupResolved | GroupAcknowledged | GroupUnacknowl
                | GroupAssigned | GroupReopened)
 
 
-def follow_up(event: GroupChange, first: FirstRoute | None, *, escalate_after: timedelta | None = None,
+def follow_ups(event: GroupChange, routes: Sequence[GroupRoute],
+               escalate_after: Callable[[str | None], timedelta | None], now: datetime) -> list[EventData]:
+    """The follow-up of a change on every route of the group (each route's escalation delay by its rule)."""
+    return [e for one in routes for e in follow_up(event, one, escalate_after=escalate_after(one.rule_id), now=now)]
+
+
+def follow_up(event: GroupChange, first: GroupRoute | None, *, escalate_after: timedelta | None = None,
               now: datetime | None = None) -> list[EventData]:
-    """The edit of the group's message after a change, where the group was first routed; for a reopen
+    """The edit of the group's message on one of its routes after a change; for a reopen
     or a snooze that expired while firing also a thread reply (with @here unless flapping) and the
     escalation armed again (`escalate_after`, from `now`)."""
     if first is None:
@@ -64,13 +88,15 @@ def follow_up(event: GroupChange, first: FirstRoute | None, *, escalate_after: t
     kind = _kind(event)
     renotifies = isinstance(event, RENOTIFYING) or kind == NotificationKind.SNOOZE_EXPIRED
     # An edited message keeps its form (editing does not notify anyone again); a re-notification mentions
-    # as the first message did, unless the group is flapping.
-    mention = first.mention_here and (kind == NotificationKind.UPDATED or (renotifies and not group.flapping))
+    # as the first message did, unless the group is flapping. A user group is mentioned where @here would be.
+    mentions = kind == NotificationKind.UPDATED or (renotifies and not group.flapping)
     request = NotificationRequested(
-        kind=kind, group=group, channel=first.channel, mention_here=mention, runbook_url=first.runbook_url,
-        rule_id=first.rule_id, actor=getattr(event, "by", None), reason=_reason(event),
+        kind=kind, group=group, channel=first.channel, mention_here=first.mention_here and mentions,
+        runbook_url=first.runbook_url, rule_id=first.rule_id, actor=getattr(event, "by", None), reason=_reason(event),
         command_id=getattr(event, "command_id", None), flap_count=getattr(event, "flap_count", None),
-        fired_during_snooze=getattr(event, "fired_during_snooze", None))
+        fired_during_snooze=getattr(event, "fired_during_snooze", None),
+        mention_usergroup=first.mention_usergroup if mentions else None,
+        link_buttons=first.buttons(group))
     events: list[EventData] = [request]
     if renotifies and escalate_after is not None and now is not None and not group.flapping and not group.is_test:
         events.append(EscalationArmed(group=group, channel=first.channel, due_at=now + escalate_after,
@@ -95,7 +121,7 @@ def _reason(event: GroupChange) -> str | None:
     return str(reason) if reason is not None else None
 
 
-def answer_rejection(event: GroupCommandRejected, first: FirstRoute | None) -> list[EventData]:
+def answer_rejection(event: GroupCommandRejected, first: GroupRoute | None) -> list[EventData]:
     """A command that changed nothing: answer the person who clicked (ephemerally, through reply_to).
     Nothing to answer without a reply address (the API reads the outcome from its read model) or a group."""
     if event.reply_to is None or event.group is None or first is None:

@@ -1,9 +1,6 @@
-"""Routing rules: ordered, first match wins, the workspace's default channel otherwise.
-
-A rule matches when every condition it sets holds: environment in its list, severity at least its
-minimum, project in its list, every tag key=value present, source in its list. `@here` only for
-high and critical.
-"""
+"""The router's side of routing: which rules match is signalcraft_policies.routing (shared with the
+API that explains and simulates); here each route becomes what the router announces and stores, with
+its mention resolved for the group and its escalation delay."""
 
 from __future__ import annotations
 
@@ -11,10 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from signalcraft_policies.routing import RuleRoute, matches, mention_for, routes
 from signalcraft_schemas import Severity
-from signalcraft_schemas.events import GroupSnapshot, RoutingConditions, RoutingRuleSaved
+from signalcraft_schemas.events import GroupSnapshot, QuickAction, RoutingRuleSaved
 
-HERE_SEVERITIES = {Severity.HIGH, Severity.CRITICAL}
+__all__ = ["Route", "escalate_after_minutes", "escalation_delay", "matches", "route", "routes_for"]
+
+DEFAULT_MENTION = "here_for_high"
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class Route:
     runbook_url: str | None
     escalate_after_minutes: float | None  # seconds resolution: 1.5 is 90 s
     mention_here: bool
+    mention_usergroup: str | None = None
+    quick_actions: tuple[QuickAction, ...] = ()
 
     def escalation_due(self, opened_at: datetime) -> datetime | None:
         if self.escalate_after_minutes is None:
@@ -42,26 +44,19 @@ def escalation_delay(rules: Sequence[RoutingRuleSaved], rule_id: str | None) -> 
     return found[0].escalate_after if found else None
 
 
-def matches(conditions: RoutingConditions, group: GroupSnapshot) -> bool:
-    if conditions.environments and group.environment not in {e.lower() for e in conditions.environments}:
-        return False
-    if conditions.min_severity is not None and not Severity(group.severity).at_least(conditions.min_severity):
-        return False
-    if conditions.projects and group.project not in conditions.projects:
-        return False
-    if any(group.tags.get(key) != value for key, value in conditions.tags.items()):
-        return False
-    if conditions.sources and group.source not in conditions.sources:
-        return False
-    return True
+def _route(chosen: RuleRoute, severity: Severity) -> Route:
+    mention = mention_for(chosen.rule.mention if chosen.rule else DEFAULT_MENTION, severity)
+    minutes = escalate_after_minutes(chosen.rule) if chosen.rule else None
+    return Route(chosen.channel, chosen.rule_id, chosen.runbook_url, minutes, mention.here, mention.usergroup,
+                 chosen.quick_actions)
+
+
+def routes_for(group: GroupSnapshot, rules: Sequence[RoutingRuleSaved], default_channel: str | None) -> list[Route]:
+    """Every route of a group, in rule order (fan-out with `continue`); [] when nothing routes it."""
+    return [_route(chosen, group.severity) for chosen in routes(group, rules, default_channel)]
 
 
 def route(group: GroupSnapshot, rules: Sequence[RoutingRuleSaved], default_channel: str | None) -> Route | None:
-    """The first enabled rule (by position) that matches, else the default channel, else None."""
-    mention = Severity(group.severity) in HERE_SEVERITIES
-    for rule in sorted(rules, key=lambda r: (r.position, r.rule_id)):
-        if rule.enabled and matches(rule.conditions, group):
-            return Route(rule.channel, rule.rule_id, rule.runbook_url, escalate_after_minutes(rule), mention)
-    if default_channel:
-        return Route(default_channel, None, None, None, mention)
-    return None
+    """The group's first route (the only one unless a matching rule continues), else None."""
+    found = routes_for(group, rules, default_channel)
+    return found[0] if found else None
