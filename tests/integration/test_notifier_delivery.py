@@ -3,7 +3,9 @@
 These pin down what the kill -9 end-to-end test can only hit by chance: a crash after Slack answered
 and before the outcome was committed must not produce a second message; a second replica does not
 take over a delivery while its owner's lease lives; a rewrite whose message is not recorded finds
-it in the channel, however far back; rewrites of one message coalesce.
+it in the channel, however far back; rewrites of one message coalesce; paced thread replies wait in
+the reply lane, not in the consumer's batch (so a first notification never waits behind them), in
+order per group, and a queued reply taken over after a crash is not posted twice.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from signalcraft_devstack.ports import free_port
 from signalcraft_notifier.adapters.slack import SlackClient, SlackGateway
 from signalcraft_notifier.domain.delivery import DeliveryBatch, SlackCall
 from signalcraft_notifier.domain.pacing import LanePacing, Pacer
-from signalcraft_notifier.handlers import NotificationDelivery, RewriteLane
-from signalcraft_notifier.repository import tables
+from signalcraft_notifier.handlers import NotificationDelivery, ReplyLane, RewriteLane
+from signalcraft_notifier.repository import ReplyRepository, tables
 from signalcraft_runtime.consumer import SideEffectConsumer
 from signalcraft_runtime.database import create_engine
 from signalcraft_runtime.migrate import upgrade
@@ -420,3 +422,153 @@ async def test_a_lookup_slack_refuses_for_good_fails_the_rewrite_instead_of_retr
                                    r=resolved.id)
     assert (status, error) == ("failed", "channel_not_found")
     assert await rows(uow, "SELECT 1 FROM notifier.rewrites WHERE group_id = :g", g=resolved.data.group.group_id) == []
+
+
+class Clock:
+    """The pacer's clock, moved by the test: pacing decisions do not depend on how loaded the machine is."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def notifier_with_reply_lane(uow: UnitOfWorkFactory, slack: Callable[[str], SlackClient | None], clock: Clock,
+                             owner: str = "replica-a", lease_s: float = 10.0
+                             ) -> tuple[SideEffectConsumer[DeliveryBatch], ReplyLane]:
+    """The consumer and the reply lane as main.py assembles them: one pace (1 post/s/channel, burst 5)."""
+    gateway, paced = SlackGateway(slack, sleep=no_sleep), pacing(lease_s)
+    lane = ReplyLane(uow, gateway, owner, paced, poll_s=0.01, clock=clock)
+    handler = NotificationDelivery(gateway, uow, owner, paced, replies_queued=lane.wake, clock=clock)
+    return SideEffectConsumer(group_id="notifier", topics=["notifications.requested"], handler=handler,
+                              accepts=(NotificationRequested,), uow_factory=uow), lane
+
+
+async def drain_replies(lane: ReplyLane) -> int:
+    """Every reply whose turn it is, as the lane's loop would post them."""
+    done = 0
+    while (step := await lane.step()) > 0:
+        done += step
+    return done
+
+
+def escalation(opened: Envelope[Any], level: int) -> Envelope[Any]:
+    data = opened.data.model_copy(update={"kind": NotificationKind.ESCALATION, "escalation_level": level,
+                                          "mention_here": False})
+    return Envelope.wrap(data, workspace_id="ws", key=opened.key, correlation_id="c", occurred_at=T0)
+
+
+def posted_for(state: FakeSlackState, channel: str) -> list[str]:
+    """Request ids of the messages in `channel`, in the order Slack received them."""
+    return [m["metadata"]["event_payload"]["request_id"] for m in state.messages
+            if m["channel"] == channel and m.get("metadata")]
+
+
+async def delivery_states(uow: UnitOfWorkFactory, envs: list[Envelope[Any]]) -> dict[str, str]:
+    found = await rows(uow, "SELECT request_id, state FROM notifier.deliveries WHERE request_id = ANY(:r)",
+                       r=[e.id for e in envs])
+    return {str(r.request_id): r.state for r in found}
+
+
+async def test_a_first_notification_is_not_held_back_by_the_previous_batchs_paced_replies(uow, slack) -> None:  # type: ignore[no-untyped-def]
+    """Eight escalations to one channel: the burst (5) goes at once, the other three would have to wait
+    their turn. The consumer's batch does not wait for them: the next batch's critical is posted
+    before them, and they follow in the reply lane at the channel's pace."""
+    state, base_url = slack
+    channel = f"#c-{secrets.token_hex(3)}"
+    clock = Clock()
+    deliverer, lane = notifier_with_reply_lane(uow, lambda _: SlackClient("xoxb-test", base_url), clock)
+    groups = [request(channel) for _ in range(8)]
+    await deliverer.process([record_at(e, i) for i, e in enumerate(groups)])
+    clock.now += 60  # the channel's pace has recovered from the groups' own messages
+    escalations = [escalation(e, 1) for e in groups]
+    await deliverer.process([record_at(e, i) for i, e in enumerate(escalations)])
+    critical = request(channel)
+    await deliverer.process([record_at(critical, 0)])  # the next batch: a new critical
+    inline, queued = [str(e.id) for e in escalations[:5]], [str(e.id) for e in escalations[5:]]
+    assert posted_for(state, channel) == [str(e.id) for e in groups] + inline + [str(critical.id)]
+    assert await delivery_states(uow, escalations[5:]) == {i: "queued" for i in queued}
+    assert [e.type for e in await outbox_events(uow, critical.key)] == ["notification.delivered"]
+
+    clock.now += 60  # their turns come: the reply lane posts them
+    await drain_replies(lane)
+    assert posted_for(state, channel)[-4:] == [str(critical.id), *queued]
+    for e, g in zip(escalations[5:], groups[5:], strict=True):
+        [original, reply] = [m for m in state.messages if m["channel"] == channel and
+                             m["metadata"]["event_payload"]["request_id"] in (str(g.id), str(e.id))]
+        assert reply["thread_ts"] == original["ts"] and reply["reply_broadcast"]  # in its group's thread
+        events = await outbox_events(uow, e.key)
+        assert [(x.type, x.data.request_id) for x in events if x.causation_id == e.id] == [
+            ("notification.delivered", e.id)]
+    assert set((await delivery_states(uow, escalations)).values()) == {"sent"}
+    assert await rows(uow, "SELECT 1 FROM notifier.replies WHERE request_id = ANY(:r)",
+                      r=[e.id for e in escalations]) == []
+
+
+async def test_a_groups_queued_replies_are_posted_in_order_and_later_ones_never_overtake_them(uow, slack) -> None:  # type: ignore[no-untyped-def]
+    """A group opened with seven escalations in one batch: its message and four replies go at once,
+    three queue (replying to the message posted in that batch). Two more in the next batch queue
+    behind them although the channel's pace would let them go."""
+    state, base_url = slack
+    channel = f"#c-{secrets.token_hex(3)}"
+    clock = Clock()
+    deliverer, lane = notifier_with_reply_lane(uow, lambda _: SlackClient("xoxb-test", base_url), clock)
+    opened = request(channel)
+    first = [escalation(opened, n) for n in range(1, 8)]
+    await deliverer.process([record_at(e, i) for i, e in enumerate([opened, *first])])
+    assert posted_for(state, channel) == [str(e.id) for e in [opened, *first[:4]]]
+    clock.now += 60  # the pace has recovered: only the group's waiting replies hold the next ones back
+    later = [escalation(opened, n) for n in (8, 9)]
+    await deliverer.process([record_at(e, i) for i, e in enumerate(later)])
+    assert posted_for(state, channel) == [str(e.id) for e in [opened, *first[:4]]]
+    assert set((await delivery_states(uow, [*first[4:], *later])).values()) == {"queued"}
+
+    await drain_replies(lane)
+    assert posted_for(state, channel) == [str(e.id) for e in [opened, *first, *later]]
+    [message] = [m for m in state.messages if m["channel"] == channel and m["thread_ts"] is None]
+    assert all(m["thread_ts"] == message["ts"] for m in state.messages if m["channel"] == channel and m is not message)
+    assert set((await delivery_states(uow, [*first, *later])).values()) == {"sent"}
+
+
+async def test_a_queued_reply_whose_lane_died_is_taken_over_after_its_lease_and_not_posted_twice(uow, slack) -> None:  # type: ignore[no-untyped-def]
+    """Replica B's reply lane claimed two queued replies and died: after posting one (not recorded),
+    before posting the other. Replica A waits out B's lease, then finds the first in its thread and
+    posts only the second."""
+    state, base_url = slack
+    channel = f"#c-{secrets.token_hex(3)}"
+    clock = Clock()
+    client = SlackClient("xoxb-test", base_url)
+    deliverer, lane = notifier_with_reply_lane(uow, lambda _: client, clock)
+    opened = [request(channel) for _ in range(2)]
+    await deliverer.process([record_at(e, i) for i, e in enumerate(opened)])
+    clock.now += 60
+    inline = [escalation(opened[0], 1), escalation(opened[0], 2), escalation(opened[1], 1), escalation(opened[1], 2),
+              escalation(opened[0], 3)]
+    queued = [escalation(opened[1], 3), escalation(opened[0], 4)]
+    await deliverer.process([record_at(e, i) for i, e in enumerate([*inline, *queued])])
+    assert set((await delivery_states(uow, queued)).values()) == {"queued"}
+
+    now = datetime.now(UTC)
+    async with uow() as work:  # B's lane claims both heads...
+        claimed = await ReplyRepository(work.connection).claim_due(now, "replica-b", now + timedelta(seconds=1.5), 50)
+        await work.commit()
+    assert {c.env.id for c in claimed} == {e.id for e in queued}
+    [posted_by_b] = [c for c in claimed if c.env.id == queued[0].id]
+    b_post = await client.post(posted_by_b.call(), str(posted_by_b.env.id))  # ...posts one, and is killed
+    assert b_post.ok
+
+    clock.now += 60
+    await lane.step()
+    assert posted_for(state, channel).count(str(queued[1].id)) == 0  # B's lease lives: nothing taken over yet
+    await __import__("asyncio").sleep(1.6)
+    await drain_replies(lane)
+    ids = posted_for(state, channel)
+    assert ids.count(str(queued[0].id)) == 1 and ids.count(str(queued[1].id)) == 1
+    assert state.calls["conversations.replies"] >= 2  # both looked for in their thread: B may have posted either
+    [(status, ts)] = await rows(uow, "SELECT state, message_ts FROM notifier.deliveries WHERE request_id = :r",
+                                r=queued[0].id)
+    assert (status, ts) == ("sent", b_post.ts)
+    delivered = [e for e in await outbox_events(uow, opened[1].key) if e.causation_id == queued[0].id]
+    assert [(e.type, e.data.message_ts) for e in delivered] == [("notification.delivered", b_post.ts)]
+    assert set((await delivery_states(uow, queued)).values()) == {"sent"}

@@ -1,22 +1,30 @@
 """Delivering notification requests to Slack, at most once per request, every attempt recorded.
 
-Two lanes, so that no first notification ever waits behind a rewrite of another message.
+Three lanes, so that no first notification ever waits behind other work: the consumer's batch
+never sleeps for pacing, and rewrites and paced thread replies go on their own time.
 
 `NotificationDelivery` runs per polled batch on the runtime's SideEffectConsumer: (1) `begin` commits
 a `sending` row for each new request, owned by this replica under a lease; (2) `act` posts first
-notifications (criticals first), answers refused clicks and posts thread replies (paced per
-channel, first notifications never held back), in order per group and concurrently across groups,
-renewing its leases meanwhile; (3) `finish`, in one transaction, claims the events (inbox), records
-outcomes and attempts, emits NotificationDelivered / NotificationFailed, and hands every rewrite to
-the rewrite lane: per group only the batch's latest state.
+notifications (criticals first; never held back), answers refused clicks, and posts the thread
+replies whose channel's pace allows them now (and whose group has no reply waiting), in order per
+group and concurrently across groups, renewing its leases meanwhile; a reply that would have to wait
+is set aside, not waited for; (3) `finish`, in one transaction, claims the events (inbox), records
+outcomes and attempts, emits NotificationDelivered / NotificationFailed, hands every rewrite to the
+rewrite lane (per group only the batch's latest state) and every set-aside reply to the reply lane.
 
 `RewriteLane` rewrites each group's one message in place at its own pace: at most once per message
 per interval and under Slack's Tier 3 limit per workspace; rewrites queued meanwhile coalesce.
 
+`ReplyLane` posts the queued thread replies: each group's in the order queued, each at its
+channel's pace (about one post a second), each at most once, its result event emitted as the
+consumer's would be.
+
 A crash between (2) and (3) leaves `sending`: on redelivery we look in the channel (or thread) for
 the message carrying this request id (Slack message metadata) before posting again, so a kill -9
 does not produce a second message. Another replica's `sending` rows (a rebalance overlap) are waited
-for until they are finished or their lease has run out.
+for until they are finished or their lease has run out. The reply lane's claims are leased the same
+way (renewed while its Slack call runs): a reply taken over after a lease ran out is looked for in
+its thread before it is posted.
 """
 
 from __future__ import annotations
@@ -41,8 +49,9 @@ from .domain.delivery import (
     plan_ephemeral, plan_post, plan_rewrite, posted_original, priority, result_event, search_posted_since, settled,
 )
 from .domain.pacing import LanePacing
+from .domain.replies import QueuedReply, goes_inline, schedule_replies
 from .domain.rewrites import QueuedRewrite, first_due, next_due, not_found, results, schedule, search_from
-from .repository import DeliveryRepository, DeliveryState, RewriteRepository
+from .repository import DeliveryRepository, DeliveryState, ReplyRepository, RewriteRepository
 
 log = get_logger(__name__)
 IN_FLIGHT_POLL_S = 0.5
@@ -65,6 +74,25 @@ class SlackPort(Protocol):
     def workspace(self, workspace_id: str) -> WorkspaceSlackPort | None: ...
 
 
+@asynccontextmanager
+async def leases_kept(renew: Callable[[list[UUID], datetime], Awaitable[None]], ids: list[UUID],
+                      lease: timedelta) -> AsyncIterator[None]:
+    """Renews leases while Slack calls run (they may wait out rate limits)."""
+    async def renewing() -> None:
+        while True:
+            await asyncio.sleep(lease.total_seconds() / 3)
+            with suppress(Exception):  # a missed renewal costs nothing while the lease still runs
+                await renew(ids, utcnow() + lease)
+
+    task = asyncio.create_task(renewing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
 def _pending(env: Envelope[Any], known: DeliveryState | None, now: datetime) -> Pending:
     return Pending(env, env.data, known.state if known else None, known.started_at if known else now)
 
@@ -76,11 +104,12 @@ class NotificationDelivery:
     def __init__(self, slack: SlackPort, uow: UnitOfWorkFactory, owner: str, pacing: LanePacing,
                  concurrency: int = 8, sync_config: Callable[[], Awaitable[bool]] | None = None,
                  rewrites_queued: Callable[[], None] | None = None,
+                 replies_queued: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._slack, self._uow, self._owner, self._pacing = slack, uow, owner, pacing
         self._gate = asyncio.Semaphore(concurrency)
         self._sync_config = sync_config
-        self._rewrites_queued = rewrites_queued
+        self._rewrites_queued, self._replies_queued = rewrites_queued, replies_queued
         self._clock = clock
 
     async def begin(self, uow: UnitOfWork, envelopes: list[Envelope[Any]]) -> DeliveryBatch:
@@ -96,7 +125,8 @@ class NotificationDelivery:
         pending = [_pending(e, known.get(e.id), now) for e in envelopes if e.id in mine]
         in_flight = [e for e in envelopes if e.id not in mine and e.id not in finished]
         originals = await repo.group_messages({p.request.group.group_id for p in pending if needs_original(p.request)})
-        return DeliveryBatch(pending, originals, in_flight)
+        queued_groups = await repo.queued_reply_groups({e.data.group.group_id for e in envelopes})
+        return DeliveryBatch(pending, originals, in_flight, queued_groups)
 
     async def act(self, batch: DeliveryBatch) -> None:
         """Outside any transaction: every post, answer and reply of the batch, first notifications first."""
@@ -111,8 +141,8 @@ class NotificationDelivery:
             if p.lane != Lane.REWRITE:
                 by_key.setdefault(p.env.key, []).append(p)
         ordered = sorted(by_key.values(), key=lambda items: min(priority(p) for p in items))
-        async with self._leases_kept([p.env.id for p in batch.pending]):
-            await asyncio.gather(*(self._send_in_order(items, batch.originals) for items in ordered))
+        async with leases_kept(self._renew, [p.env.id for p in batch.pending], self._pacing.lease):
+            await asyncio.gather(*(self._send_in_order(items, batch) for items in ordered))
 
     async def _wait_for_other_replicas(self, batch: DeliveryBatch) -> None:
         """Requests another replica is sending: wait until it has finished them (nothing to do) or
@@ -130,44 +160,23 @@ class NotificationDelivery:
             batch.in_flight = [e for e in batch.in_flight if e.id not in taken and e.id in known
                                and not is_finished(known[e.id].state)]
 
-    @asynccontextmanager
-    async def _leases_kept(self, request_ids: list[UUID]) -> AsyncIterator[None]:
-        """Renews this batch's leases while its Slack calls run (they may wait out rate limits)."""
-        async def renew() -> None:
-            while True:
-                await asyncio.sleep(self._pacing.lease.total_seconds() / 3)
-                with suppress(Exception):  # a missed renewal costs nothing while the lease still runs
-                    async with self._uow() as uow:
-                        await DeliveryRepository(uow.connection).renew(request_ids, self._owner,
-                                                                       utcnow() + self._pacing.lease)
-                        await uow.commit()
+    async def _renew(self, request_ids: list[UUID], lease_until: datetime) -> None:
+        async with self._uow() as uow:
+            await DeliveryRepository(uow.connection).renew(request_ids, self._owner, lease_until)
+            await uow.commit()
 
-        renewing = asyncio.create_task(renew())
-        try:
-            yield
-        finally:
-            renewing.cancel()
-            with suppress(asyncio.CancelledError):
-                await renewing
-
-    async def _send_in_order(self, items: list[Pending], originals: dict[UUID, GroupMessage]) -> None:
+    async def _send_in_order(self, items: list[Pending], batch: DeliveryBatch) -> None:
         for p in items:
-            await self._pace(p)
+            if not goes_inline(p, batch.queued_groups, self._pacing.posts, self._clock()):
+                p.queued = True  # its turn comes in the reply lane; the batch does not wait for it
+                continue
             async with self._gate, within(p.env.id):  # its Slack calls: children of its consumer span
                 slack = self._slack.workspace(p.env.workspace_id)
                 p.outcome = (Outcome(ok=False, error=NOT_CONNECTED) if slack is None
-                             else await self._send_visibly(slack, p, originals))
+                             else await self._send_visibly(slack, p, batch.originals))
             posted = posted_original(p)
             if posted is not None:  # what the group's later requests of this batch reply to
-                originals[p.request.group.group_id] = posted
-
-    async def _pace(self, p: Pending) -> None:
-        """About one post per second per channel: a first notification goes at once (and counts),
-        a thread reply waits its turn."""
-        if p.lane == Lane.FIRST:
-            self._pacing.posts.take(p.request.channel, self._clock())
-        elif p.lane == Lane.REPLY:
-            await asyncio.sleep(self._pacing.posts.wait_and_take(p.request.channel, self._clock()))
+                batch.originals[p.request.group.group_id] = posted
 
     async def _send_visibly(self, slack: WorkspaceSlackPort, p: Pending, originals: dict[UUID, GroupMessage]) -> Outcome:
         try:
@@ -197,6 +206,7 @@ class NotificationDelivery:
         await repo.remember_group_messages(
             [(p.request.group.group_id, m) for p in sent if p.env.id in recorded and (m := posted_original(p))])
         await self._queue_rewrites(repo, batch, now)
+        await self._queue_replies(repo, batch, now)
         for p in sent:
             if p.env.id not in recorded:
                 continue  # taken over by another replica meanwhile: its outcome is the new owner's to tell
@@ -209,9 +219,15 @@ class NotificationDelivery:
         coalesced = coalesced_rewrites(batch.pending)
         last = await repo.last_rewrites({r.group_id for r in coalesced})
         due = [(r, first_due(now, last.get(r.group_id), self._pacing.rewrite_interval)) for r in coalesced]
-        await repo.queue_rewrites(due, [p.env.id for p in batch.pending if handed_over(p)], self._owner)
+        await repo.queue_rewrites(due, [p.env.id for p in batch.pending if p.lane == Lane.REWRITE], self._owner)
         if coalesced and self._rewrites_queued is not None:
             asyncio.get_running_loop().call_later(WAKE_AFTER_COMMIT_S, self._rewrites_queued)
+
+    async def _queue_replies(self, repo: DeliveryRepository, batch: DeliveryBatch, now: datetime) -> None:
+        queued = [p for p in batch.pending if p.queued]
+        await repo.queue_replies(queued, now, self._owner)
+        if queued and self._replies_queued is not None:
+            asyncio.get_running_loop().call_later(WAKE_AFTER_COMMIT_S, self._replies_queued)
 
 
 class RewriteLane:
@@ -299,3 +315,100 @@ class RewriteLane:
             await RewriteRepository(uow.connection).postpone([(q.group_id, now + wait) for q, wait in waits], self._owner)
             await uow.commit()
 
+
+
+class ReplyLane:
+    """Posts queued thread replies: each group's in the order queued, each at its channel's pace,
+    at most once; replicas share the queue (leases, renewed while a reply's Slack call runs)."""
+
+    def __init__(self, uow: UnitOfWorkFactory, slack: SlackPort, owner: str, pacing: LanePacing,
+                 concurrency: int = 8, batch: int = 50, poll_s: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._uow, self._slack, self._owner, self._pacing = uow, slack, owner, pacing
+        self._gate = asyncio.Semaphore(concurrency)
+        self._batch, self._poll_s, self._clock = batch, poll_s, clock
+        self._woken = asyncio.Event()
+        self._next_turn: float | None = None  # when the earliest reply given back is due (clock)
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def step(self) -> int:
+        """Wait to be woken, for the next reply's turn or the poll interval, then post every claimed
+        reply whose turn it is; returns how many were posted (0: nothing to do right now)."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._woken.wait(), self._wait_s())
+        self._woken.clear()
+        now = utcnow()
+        async with self._uow() as uow:
+            claimed = await ReplyRepository(uow.connection).claim_due(now, self._owner, now + self._pacing.lease,
+                                                                      self._batch)
+            await uow.commit()
+        ready, later = schedule_replies(claimed, self._pacing.posts, self._clock(),
+                                        lambda workspace: self._slack.workspace(workspace) is not None)
+        await self._give_back(later)
+        async with leases_kept(self._renew, [q.env.id for q in ready], self._pacing.lease):
+            await asyncio.gather(*(self._reply_visibly(q) for q in ready))
+        if ready:
+            self._next_turn = self._clock()  # the next reply of these groups may be due at once
+        return len(ready)
+
+    def _wait_s(self) -> float:
+        turn, self._next_turn = self._next_turn, None
+        return self._poll_s if turn is None else min(self._poll_s, max(0.0, turn - self._clock()))
+
+    async def _give_back(self, later: list[tuple[QueuedReply, float]]) -> None:
+        """Not their turn yet: due again at their turn (woken for the first of them)."""
+        if not later:
+            return
+        self._next_turn = self._clock() + min(wait for _, wait in later)
+        now = utcnow()
+        async with self._uow() as uow:
+            await ReplyRepository(uow.connection).postpone(
+                [(q.env.id, now + timedelta(seconds=wait)) for q, wait in later], self._owner, may_have_posted=False)
+            await uow.commit()
+
+    async def _renew(self, request_ids: list[UUID], lease_until: datetime) -> None:
+        async with self._uow() as uow:
+            await ReplyRepository(uow.connection).renew(request_ids, self._owner, lease_until)
+            await uow.commit()
+
+    async def _reply_visibly(self, queued: QueuedReply) -> None:
+        try:
+            await self.reply(queued)
+        except Exception:  # a lookup or the database failed: again shortly, looking for the post first
+            log.exception("reply postponed after an error", request_id=str(queued.env.id))
+            with suppress(Exception):
+                async with self._uow() as uow:
+                    await ReplyRepository(uow.connection).postpone([(queued.env.id, utcnow() + timedelta(seconds=5))],
+                                                                   self._owner, may_have_posted=True)
+                    await uow.commit()
+
+    async def reply(self, queued: QueuedReply) -> None:
+        """The reply posted (or found, if an earlier attempt posted it), its outcome and result recorded."""
+        async with self._gate, within(queued.env.id):
+            outcome = await self._outcome(self._slack.workspace(queued.env.workspace_id), queued)
+        now = utcnow()
+        async with self._uow() as uow:
+            if await ReplyRepository(uow.connection).complete(queued, outcome, self._owner, now):
+                uow.emit(result_event(queued.pending(outcome), now))
+                await uow.commit()
+        if not outcome.ok:
+            log.warning("notification failed", request_id=str(queued.env.id), error=outcome.error,
+                        channel=queued.channel)
+
+    async def _outcome(self, slack: WorkspaceSlackPort | None, queued: QueuedReply) -> Outcome:
+        if slack is None:
+            return Outcome(ok=False, error=NOT_CONNECTED)
+        call = queued.call()
+        if queued.may_have_posted:
+            try:
+                found = await slack.find_posted(call, str(queued.env.id), since=queued.search_from())
+            except LookupFailed as failed:
+                if not failed.terminal:
+                    raise  # rate limited, Slack unavailable: postponed, looked for again
+                return Outcome(ok=False, error=failed.error)
+            if found:
+                log.info("found the reply posted before a crash; not posting again", request_id=str(queued.env.id))
+                return Outcome(ok=True, ts=found)
+        return await slack.send(call, str(queued.env.id))

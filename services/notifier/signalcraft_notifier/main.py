@@ -17,7 +17,7 @@ from signalcraft_schemas.events import NotificationRequested
 
 from .adapters.slack import SlackDirectory, SlackGateway
 from .domain.pacing import LanePacing, Pacer
-from .handlers import NotificationDelivery, RewriteLane
+from .handlers import NotificationDelivery, ReplyLane, RewriteLane
 from .repository import tables
 
 
@@ -30,7 +30,8 @@ class NotifierSettings(ServiceSettings):
         "How long a `sending` delivery stays this replica's without renewal (renewed every third of it "
         "while its Slack call runs); after a crash another replica takes it over once it has run out"))
     slack_posts_per_second: float = Field(default=1.0, gt=0, description=(
-        "Thread replies per channel per second (Slack: about 1); a first notification never waits for it"))
+        "Thread replies per channel per second (Slack: about 1); a first notification never waits for it, and "
+        "a reply that must wait waits in the reply lane, not in the consumer's batch"))
     slack_post_burst: float = Field(default=5.0, ge=1)
     slack_rewrites_per_minute: float = Field(default=50.0, gt=0, description=(
         "chat.update calls per workspace per minute (Slack's Tier 3); rewrites of one message coalesce meanwhile"))
@@ -54,12 +55,14 @@ def create_service(settings: NotifierSettings) -> Service:
                         rewrites=Pacer(settings.slack_rewrites_per_minute / 60, settings.slack_rewrite_burst),
                         rewrite_interval=timedelta(seconds=settings.slack_rewrite_interval_seconds))
     lane = RewriteLane(service.uow, slack, settings.replica_id, pacing, concurrency=settings.slack_concurrency)
+    reply_lane = ReplyLane(service.uow, slack, settings.replica_id, pacing, concurrency=settings.slack_concurrency)
     delivery = NotificationDelivery(slack, service.uow, settings.replica_id, pacing,
                                     concurrency=settings.slack_concurrency, sync_config=service.config.sync,
-                                    rewrites_queued=lane.wake)
+                                    rewrites_queued=lane.wake, replies_queued=reply_lane.wake)
     service.add_side_effect_consumer("notifier", [Topic.NOTIFICATIONS_REQUESTED], delivery,
                                      accepts=(NotificationRequested,))
     service.add_drain_loop("rewrite_lane", lane.step, every_s=0)  # step itself waits to be woken
+    service.add_drain_loop("reply_lane", reply_lane.step, every_s=0)  # the same
     service.on_shutdown.append(lambda _: directory.close())
     return service
 

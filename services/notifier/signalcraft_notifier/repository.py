@@ -1,6 +1,7 @@
 """The notifier's tables: a delivery per request (sending | sent | failed | queued), every Slack
-attempt, each group's original message (which rewrites edit and replies thread under), and the
-rewrite lane's queue (the latest state of each group's message, waiting for its chat.update).
+attempt, each group's original message (which rewrites edit and replies thread under), the
+rewrite lane's queue (the latest state of each group's message, waiting for its chat.update), and
+the reply lane's queue (thread replies waiting for their channel's pace, in order per group).
 
 A `sending` delivery has an owner (a replica) and a lease, renewed while its Slack call runs: no
 other replica takes it over while the lease lives, so a rebalance overlap cannot post twice.
@@ -15,8 +16,8 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Float, Integer, LargeBinary, Table, Text, Uuid, bindparam, delete, func, or_, select,
-    update,
+    BigInteger, Boolean, Column, DateTime, Float, Identity, Integer, LargeBinary, Table, Text, Uuid, bindparam, delete,
+    exists, func, or_, select, update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,6 +27,7 @@ from signalcraft_schemas import Envelope, decode, encode
 from signalcraft_schemas.events import NotificationKind
 
 from .domain.delivery import FAILED, QUEUED, SENDING, SENT, GroupMessage, Outcome, Pending, Rewrite
+from .domain.replies import QueuedReply
 from .domain.rewrites import Answered, QueuedRewrite
 
 SCHEMA = "notifier"
@@ -58,6 +60,17 @@ rewrites = Table(
     Column("request", LargeBinary, nullable=False),  # the latest request (encoded envelope)
     Column("request_ids", ARRAY(Uuid), nullable=False),  # requests answered by the rewrite
     Column("version", BigInteger, nullable=False), Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("owner", Text), Column("lease_until", DateTime(timezone=True)),
+)
+replies = Table(
+    "replies", tables.metadata,
+    Column("request_id", Uuid, primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False),  # the order queued: per group, sent in this order
+    Column("group_id", Uuid, nullable=False), Column("workspace_id", Text, nullable=False),
+    Column("request", LargeBinary, nullable=False),  # the encoded envelope
+    Column("started_at", DateTime(timezone=True), nullable=False),  # its delivery's start
+    Column("may_have_posted", Boolean, nullable=False),  # look in the thread before posting
+    Column("due_at", DateTime(timezone=True), nullable=False),
     Column("owner", Text), Column("lease_until", DateTime(timezone=True)),
 )
 
@@ -184,6 +197,30 @@ class DeliveryRepository:
              "request_ids": r.request_ids, "version": 1, "due_at": due} for r, due in queued])
 
 
+    async def queued_reply_groups(self, group_ids: Collection[UUID]) -> set[UUID]:
+        """The groups with replies waiting in the reply lane."""
+        if not group_ids:
+            return set()
+        rows = await self._conn.execute(select(replies.c.group_id).distinct().where(
+            replies.c.group_id.in_(list(group_ids))))
+        return {r.group_id for r in rows}
+
+    async def queue_replies(self, pending: Sequence[Pending], now: datetime, owner: str) -> None:
+        """Hand replies to the reply lane, in the batch's order (which is their order per group), where
+        this replica still holds their delivery: `queued`, due now."""
+        if not pending:
+            return
+        rows = await self._conn.execute(update(deliveries).where(
+            deliveries.c.request_id.in_([p.env.id for p in pending]), deliveries.c.owner == owner,
+            deliveries.c.state == SENDING).values(state=QUEUED, lease_until=None).returning(deliveries.c.request_id))
+        mine = {r.request_id for r in rows}
+        for p in pending:  # one statement each: `seq` follows the order given
+            if p.env.id in mine:
+                await self._conn.execute(insert(replies).on_conflict_do_nothing().values(
+                    request_id=p.env.id, group_id=p.request.group.group_id, workspace_id=p.env.workspace_id,
+                    request=encode(p.env), started_at=p.started_at, may_have_posted=p.prior == SENDING, due_at=now))
+
+
 class RewriteRepository:
     """The rewrite lane's queue: claimed with a lease (SKIP LOCKED: replicas share it), completed
     only by the replica still holding it and only as far as the version it rewrote."""
@@ -256,3 +293,64 @@ class RewriteRepository:
             await self._conn.execute(update(group_messages).where(group_messages.c.group_id == queued.group_id)
                                      .values(last_rewrite_at=now))
 
+
+
+class ReplyRepository:
+    """The reply lane's queue: only the head of each group's queue is claimed (so a group's replies go
+    in order), with a lease (SKIP LOCKED: replicas share it); a reply is completed only by the replica
+    still holding it. A reply claimed again while it still has an owner was taken over from a replica
+    whose lease ran out: it may have been posted, and is looked for before posting."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self._deliveries = DeliveryRepository(conn)
+
+    async def claim_due(self, now: datetime, owner: str, lease_until: datetime, limit: int) -> list[QueuedReply]:
+        earlier = replies.alias("earlier")
+        heads = (select(replies.c.request_id).where(
+            replies.c.due_at <= now, or_(replies.c.lease_until.is_(None), replies.c.lease_until < now),
+            ~exists().where(earlier.c.group_id == replies.c.group_id, earlier.c.seq < replies.c.seq))
+            .order_by(replies.c.due_at, replies.c.seq).limit(limit).with_for_update(skip_locked=True))
+        rows = (await self._conn.execute(
+            update(replies).where(replies.c.request_id.in_(heads.scalar_subquery())).values(
+                owner=owner, lease_until=lease_until,
+                may_have_posted=replies.c.may_have_posted | replies.c.owner.is_not(None))
+            .returning(replies))).all()
+        if not rows:
+            return []
+        group_ids = {r.group_id for r in rows}
+        originals = await self._deliveries.group_messages(group_ids)
+        first_posts = await self._deliveries.first_posts(group_ids)
+        claimed = [QueuedReply(decode(r.request), r.started_at, r.may_have_posted, originals.get(r.group_id),
+                               first_posts.get(r.group_id)) for r in sorted(rows, key=lambda r: (r.due_at, r.seq))]
+        return claimed
+
+    async def renew(self, request_ids: Collection[UUID], owner: str, lease_until: datetime) -> None:
+        if request_ids:
+            await self._conn.execute(update(replies).where(
+                replies.c.request_id.in_(list(request_ids)), replies.c.owner == owner).values(lease_until=lease_until))
+
+    async def postpone(self, due: Sequence[tuple[UUID, datetime]], owner: str, may_have_posted: bool) -> None:
+        """Give claimed replies back, each due again when given; `may_have_posted`: its Slack call
+        was under way (an error), so the next attempt looks for the post first."""
+        if due:
+            await self._conn.execute(
+                update(replies).where(replies.c.request_id == bindparam("rid"), replies.c.owner == owner)
+                .values(owner=None, lease_until=None, due_at=bindparam("due"),
+                        may_have_posted=replies.c.may_have_posted | may_have_posted),
+                [{"rid": request_id, "due": at} for request_id, at in due])
+
+    async def complete(self, queued: QueuedReply, outcome: Outcome, owner: str, now: datetime) -> bool:
+        """Record the reply's outcome: False if another replica took it over meanwhile (its to tell)."""
+        request_id = queued.env.id
+        gone = await self._conn.execute(delete(replies).where(replies.c.request_id == request_id,
+                                                              replies.c.owner == owner))
+        if gone.rowcount == 0:
+            return False
+        if attempts := _attempt_rows(request_id, outcome):
+            await self._conn.execute(attempts_table.insert(), attempts)
+        await self._conn.execute(update(deliveries).where(
+            deliveries.c.request_id == request_id, deliveries.c.state == QUEUED).values(
+            state=SENT if outcome.ok else FAILED, message_ts=outcome.ts, attempts=len(outcome.attempts),
+            last_error=outcome.error, finished_at=now))
+        return True

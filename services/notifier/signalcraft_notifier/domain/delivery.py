@@ -2,11 +2,14 @@
 becomes, whether to look for a message posted before a crash, which rewrites a batch coalesces,
 and which event records each outcome. Pure: `now` is passed in.
 
-Lanes. A first notification (a new group's message) must never wait behind rewrites of other
-messages, so the requests of a polled batch are split:
+Lanes. A first notification (a new group's message) must never wait behind other work (rewrites of
+other messages, paced thread replies), so the requests of a polled batch are split:
 - FIRST: a new group's top-level message, posted at once, criticals first;
 - EPHEMERAL: the answer to a refused click, through its response_url;
-- REPLY: a thread reply (escalation, reopen, snooze expiry) in the group's message thread;
+- REPLY: a thread reply (escalation, reopen, snooze expiry) in the group's message thread, posted in
+  the batch if its channel's pace allows it now and no earlier reply of its group waits; otherwise
+  handed to the reply lane (handlers.ReplyLane, decisions in replies.py) in the batch's transaction,
+  so the batch never sleeps for pacing;
 - REWRITE: the group's message rewritten in place (updated, state changed, resolved; a new-group
   request for a group that already has its message). Rewrites are handed to the rewrite lane
   (handlers.RewriteLane) in the batch's transaction: per group only the latest state is kept, and
@@ -93,16 +96,19 @@ class Pending:
     started_at: datetime
     outcome: Outcome | None = None
     lane: Lane | None = None  # decided once the group's original message is known (act)
+    queued: bool = False  # a reply handed to the reply lane: it waits its turn there, not in the batch
 
 
 @dataclass
 class DeliveryBatch:
-    """The pending requests of one polled batch, with the original messages of their groups, and
-    those another replica is sending right now (waited for before this batch goes on)."""
+    """The pending requests of one polled batch, with the original messages of their groups, those
+    another replica is sending right now (waited for before this batch goes on), and the groups
+    whose replies wait in the reply lane (their later replies queue behind them)."""
 
     pending: list[Pending]
     originals: dict[UUID, GroupMessage]
     in_flight: list[Envelope[Any]] = field(default_factory=list)
+    queued_groups: set[UUID] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.pending) + len(self.in_flight)
@@ -139,7 +145,7 @@ class Rewrite:
 
 
 def is_finished(state: str | None) -> bool:
-    """Nothing left for the consumer: sent, failed, or handed to the rewrite lane."""
+    """Nothing left for the consumer: sent, failed, or handed to the rewrite or reply lane."""
     return state in (SENT, FAILED, QUEUED)
 
 
@@ -259,8 +265,8 @@ def coalesced_rewrites(pending: list[Pending]) -> list[Rewrite]:
 
 
 def handed_over(pending: Pending) -> bool:
-    """A rewrite-lane request: its outcome and result event come from the rewrite lane."""
-    return pending.lane == Lane.REWRITE
+    """A rewrite-lane request or a queued reply: its outcome and result event come from its lane."""
+    return pending.lane == Lane.REWRITE or pending.queued
 
 
 def result_event(pending: Pending, now: datetime) -> Envelope[Any]:

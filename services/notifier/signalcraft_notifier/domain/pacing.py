@@ -4,7 +4,9 @@ Slack allows about one message per second per channel (short bursts tolerated) a
 such as chat.update about 50 a minute per workspace. A bucket refills at `rate_per_s` up to `burst`.
 `take` spends a token even when none is left, down to a bounded debt, so a first notification is
 never held back but still slows the calls that may wait (thread replies); `delay` says how long a
-call that can wait should; `wait_and_take` does both for those. Pure: times are passed in (seconds).
+call that can wait should: a thread reply goes (and `take`s) only when it is 0, and otherwise waits
+in the reply lane, never in the consumer's batch; `wait_and_take` reserves the next slot for a
+caller that sleeps until it. Pure: times are passed in (seconds).
 """
 
 from __future__ import annotations
