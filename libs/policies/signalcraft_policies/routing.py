@@ -253,9 +253,8 @@ def validate_rule(conditions: RoutingConditions, mention: str, quick_actions: Se
             _check_placeholder(name, action.url_template)
         if "{" in _PLACEHOLDER.sub("", action.url_template) or "}" in _PLACEHOLDER.sub("", action.url_template):
             raise InvalidRule(f"quick action URL {action.url_template!r}: unbalanced braces")
-        # The URL as it will be once filled (sample values): a placeholder cannot make it valid.
+        # The URL as it will be once filled (sample values; real ones are URL-encoded, so a value cannot
+        # bring its own "://" or "/"): the scheme is the template's own.
         check_url(fill_template(action.url_template, {n: "x" for n in names}), f"quick action {action.label!r} URL")
-        if urlsplit(action.url_template).scheme not in ("http", "https"):
-            raise InvalidRule(f"quick action {action.label!r} URL {action.url_template!r}: must start with http(s)://")
     if runbook_url:
         check_url(runbook_url, "runbook URL")

@@ -12,10 +12,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from signalcraft_policies.routing import validate_rule
 from signalcraft_schemas.alerts import SOURCES
 from signalcraft_schemas.events import (
-    EventData, IntegrationConfigured, RoutingConditions, RoutingRuleDeleted, RoutingRuleSaved, SeverityBump,
-    SlackConnected, WorkspaceConfigured,
+    EventData, IntegrationConfigured, QuickAction, RoutingConditions, RoutingRuleDeleted, RoutingRuleSaved,
+    SeverityBump, SlackConnected, WorkspaceConfigured,
 )
 
 
@@ -100,6 +101,9 @@ class RuleDefinition:
     enabled: bool = True
     escalate_after_seconds: int | None = None  # wins over escalate_after_minutes
     escalation_policy_id: str | None = None  # wins over escalate_after
+    continue_matching: bool = False  # Alertmanager's `continue`: later matching rules route the group too
+    mention: str = "here_for_high"  # none | here_for_high | usergroup:<S...>
+    quick_actions: tuple[QuickAction, ...] = ()
 
 
 E = TypeVar("E", bound=EventData)
@@ -203,13 +207,16 @@ def slack_connected(credentials: SlackCredentials, bot_token_encrypted: str,
 
 
 def rule_saved(rule_id: str, rule: RuleDefinition) -> ConfigChange[RoutingRuleSaved]:
+    """Raises InvalidRule (422) for a bad matcher, mention policy or quick-action URL."""
+    validate_rule(rule.conditions, rule.mention, rule.quick_actions, rule.runbook_url)
     event = RoutingRuleSaved(
         rule_id=rule_id, workspace_id=rule.workspace_id, name=rule.name, position=rule.position,
         conditions=rule.conditions, channel=rule.channel, runbook_url=rule.runbook_url,
         escalate_after_minutes=minutes_covering(rule.escalate_after_seconds, rule.escalate_after_minutes)
         if rule.escalate_after_seconds or rule.escalate_after_minutes else None,
         escalate_after_seconds=rule.escalate_after_seconds, enabled=rule.enabled,
-        escalation_policy_id=rule.escalation_policy_id)
+        escalation_policy_id=rule.escalation_policy_id, continue_matching=rule.continue_matching,
+        mention=rule.mention, quick_actions=list(rule.quick_actions))
     return ConfigChange(event, rule.workspace_id, f"rule:{rule_id}")
 
 
