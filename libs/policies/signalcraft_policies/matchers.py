@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 FIELDS = ("environment", "severity", "project", "source", "fingerprint", "title")
 TAG_PREFIX = "tag."
@@ -60,6 +61,7 @@ class Matcher:
         return f'{self.name}{self.operator.value}"{_escape(self.value)}"'
 
 
+@lru_cache(maxsize=4096)  # a rule's matchers are parsed for every group routed: parse (and compile) once
 def parse_matcher(text: str) -> Matcher:
     """`severity=~"high|critical"`, `team!=db`, `tag.region=~'eu-.*'`; raises InvalidMatcher."""
     found = _MATCHER.match(text)
