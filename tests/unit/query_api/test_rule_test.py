@@ -39,7 +39,7 @@ def test_explain_lists_routes_and_each_rules_verdict():
              make_rule("staging", position=2, channel="#staging", conditions={"environments": ["staging"]}),
              make_rule("crit", position=3, channel="#pager", conditions={"min_severity": "critical"})]
     alerts = normalize_sample("alertmanager", AM_PAYLOAD, T0, "ws-1", options={"default_environment": "prod"})
-    result = explain_alerts(alerts[:1], rules, "#default")
+    result = explain_alerts(alerts[:1], rules, "#default").model_dump(mode="json", by_alias=True)
     [item] = result["alerts"]
     assert item["routes"] == [{"channel": "#infra", "rule_id": "hosts"}, {"channel": "#pager", "rule_id": "crit"}]
     assert item["default_channel_used"] is False
@@ -56,7 +56,8 @@ def test_explain_lists_routes_and_each_rules_verdict():
 
 
 def test_nothing_matched_goes_to_the_default_channel_and_says_so():
-    result = explain_alerts([make_alert(environment="dev")], [make_rule("p", conditions={"tag_keys": ["owner"]})], None)
+    result = explain_alerts([make_alert(environment="dev")], [make_rule("p", conditions={"tag_keys": ["owner"]})],
+                            None).model_dump(mode="json", by_alias=True)
     [item] = result["alerts"]
     assert item["routes"] == [] and item["rules"][0]["failed"]["actual"] is None
     assert render_text(result)[-2:] == ["       1 p (rule p): no: tag.owner exists 'present' (was absent)",

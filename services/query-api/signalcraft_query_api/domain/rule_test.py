@@ -9,16 +9,16 @@ copy of six parsers would drift from the first). Only `parse` runs: a sample is 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, Field
 
 from signalcraft_ingest.domain.errors import WebhookRejected
 from signalcraft_ingest.domain.providers import PROVIDERS, get_provider
 from signalcraft_ingest.domain.providers.base import Integration, WebhookRequest
-from signalcraft_policies.routing import RoutingSubject, Verdict, explain, routes
+from signalcraft_policies.routing import Verdict, explain, routes
 from signalcraft_schemas import NormalizedAlert
 from signalcraft_schemas.events import RoutingRuleSaved
 
@@ -50,30 +50,67 @@ def normalize_sample(provider: str, payload: Any, received_at: datetime, workspa
     return alerts
 
 
-def _verdict(verdict: Verdict) -> dict[str, Any]:
-    return {"rule_id": verdict.rule_id, "name": verdict.name, "position": verdict.position,
-            "enabled": verdict.enabled, "matched": verdict.matched, "routed": verdict.routed,
-            "continue": verdict.continue_matching,
-            "failed": asdict(verdict.failed) if verdict.failed else None, "stopped_by": verdict.stopped_by}
+class FailedCondition(BaseModel):
+    field: str = Field(description="environment, severity, project, source, tag.<key>, or a matcher's field")
+    operator: str = Field(description="in, >=, exists, =, !=, =~, !~")
+    expected: str
+    actual: str | None = Field(description="None: the tag is absent")
 
 
-def explain_subject(subject: RoutingSubject, rules: Sequence[RoutingRuleSaved],
-                    default_channel: str | None) -> dict[str, Any]:
-    """The routes the subject gets (channel and rule, in order) and every rule's verdict."""
-    chosen = routes(subject, rules, default_channel)
-    return {"routes": [{"channel": r.channel, "rule_id": r.rule_id} for r in chosen],
-            "default_channel_used": bool(chosen) and chosen[0].rule is None,
-            "rules": [_verdict(v) for v in explain(rules, subject)]}
+class RuleVerdict(BaseModel):
+    rule_id: str
+    name: str
+    position: int
+    enabled: bool
+    matched: bool = Field(description="Every condition holds (and the rule is enabled)")
+    routed: bool = Field(description="It gives the alert a route: matched, and no earlier match stopped evaluation")
+    continue_: bool = Field(alias="continue", description="A match does not stop evaluation")
+    failed: FailedCondition | None = Field(description="The first condition that did not hold")
+    stopped_by: str | None = Field(description="Matched, but this earlier rule's match had stopped evaluation")
+
+
+class ChosenRoute(BaseModel):
+    channel: str
+    rule_id: str | None = Field(description="None: the workspace's default channel")
+
+
+class ExplainedAlert(BaseModel):
+    alert: NormalizedAlert
+    routes: list[ChosenRoute] = Field(description="Where the alert's group would be announced, in order")
+    default_channel_used: bool
+    rules: list[RuleVerdict] = Field(description="Every rule, in evaluation order")
+
+
+class RuleTestAnswer(BaseModel):
+    alerts: list[ExplainedAlert] = Field(description="One per alert of the sample (a payload may carry several)")
+
+
+def _verdict(verdict: Verdict) -> RuleVerdict:
+    failed = verdict.failed
+    return RuleVerdict.model_validate({
+        "rule_id": verdict.rule_id, "name": verdict.name, "position": verdict.position, "enabled": verdict.enabled,
+        "matched": verdict.matched, "routed": verdict.routed, "continue": verdict.continue_matching,
+        "failed": FailedCondition(field=failed.field, operator=failed.operator, expected=failed.expected,
+                                  actual=failed.actual) if failed else None,
+        "stopped_by": verdict.stopped_by})
+
+
+def explain_subject(alert: NormalizedAlert, rules: Sequence[RoutingRuleSaved],
+                    default_channel: str | None) -> ExplainedAlert:
+    """The routes the alert gets (channel and rule, in order) and every rule's verdict."""
+    chosen = routes(alert, rules, default_channel)
+    return ExplainedAlert(alert=alert, routes=[ChosenRoute(channel=r.channel, rule_id=r.rule_id) for r in chosen],
+                          default_channel_used=bool(chosen) and chosen[0].rule is None,
+                          rules=[_verdict(v) for v in explain(rules, alert)])
 
 
 def explain_alerts(alerts: Sequence[NormalizedAlert], rules: Sequence[RoutingRuleSaved],
-                   default_channel: str | None) -> dict[str, Any]:
-    return {"alerts": [{"alert": alert.model_dump(mode="json"), **explain_subject(alert, rules, default_channel)}
-                       for alert in alerts]}
+                   default_channel: str | None) -> RuleTestAnswer:
+    return RuleTestAnswer(alerts=[explain_subject(alert, rules, default_channel) for alert in alerts])
 
 
 def render_text(result: Mapping[str, Any]) -> list[str]:
-    """The explanation as lines for a terminal (`signalcraft rule test`)."""
+    """The explanation (RuleTestAnswer as JSON, by alias) as lines for a terminal (`signalcraft rule test`)."""
     lines: list[str] = []
     for item in result["alerts"]:
         alert = item["alert"]
