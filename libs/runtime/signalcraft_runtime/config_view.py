@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError
 from signalcraft_schemas import Envelope, Topic, decode
 from signalcraft_schemas.events import (
     EscalationPolicyDeleted, EscalationPolicySaved, IntegrationConfigured, RoutingRuleDeleted, RoutingRuleSaved,
-    ScheduleDeleted, ScheduleSaved, SlackConnected, WorkspaceConfigured,
+    ScheduleDeleted, ScheduleSaved, SlackConnected, SlackDisconnected, WorkspaceConfigured,
 )
 
 from .logs import get_logger
@@ -49,6 +49,8 @@ class ConfigState:
             self.integrations[data.integration_id] = data
         elif isinstance(data, SlackConnected):
             self.slack[data.workspace_id] = data
+        elif isinstance(data, SlackDisconnected):
+            self.slack.pop(data.workspace_id, None)
         elif isinstance(data, RoutingRuleSaved):
             self.rules[data.rule_id] = data
         elif isinstance(data, RoutingRuleDeleted):

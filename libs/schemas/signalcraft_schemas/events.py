@@ -471,6 +471,11 @@ class IntegrationConfigured(EventData):
     secret_encrypted: str
     enabled: bool = True
     options: dict[str, str] = Field(default_factory=dict)
+    # A rotated secret stays valid until its grace period ends, so senders can be switched over.
+    previous_secret_encrypted: str | None = Field(default=None, description="The secret before the last rotation")
+    previous_secret_valid_until: AwareDatetime | None = Field(default=None, description="End of its grace period")
+    deleted_at: AwareDatetime | None = Field(default=None, description="Deleted: webhooks are answered 410 (the "
+                                             "record stays on the compacted topic as the tombstone ingest reads)")
 
 
 class SlackConnected(EventData):
@@ -480,6 +485,14 @@ class SlackConnected(EventData):
     bot_token_encrypted: str
     signing_secret_encrypted: str
     team_id: str | None = None
+
+
+class SlackDisconnected(EventData):
+    """The workspace's Slack connection was removed: nothing is posted for it until it connects again."""
+
+    TYPE = "config.slack_disconnected"
+    TOPIC = Topic.CONFIG
+    workspace_id: str
 
 
 class RoutingConditions(BaseModel):
@@ -613,6 +626,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         WorkspaceConfigured, IntegrationConfigured, SlackConnected, RoutingRuleSaved, RoutingRuleDeleted,
         MessageDeadLettered,
         EscalationPolicySaved, EscalationPolicyDeleted, ScheduleSaved, ScheduleDeleted,
+        SlackDisconnected,
         WebhooksRejected, GroupNoteAdded,
     )
 }
