@@ -2,7 +2,8 @@
 
 slack-sdk's AsyncWebClient is pointed at it with `base_url`. It implements what SignalCraft calls
 (chat.postMessage with message metadata, chat.update, conversations.history and .replies with cursor pagination,
-auth.test, and the `response_url` of an interaction) with Slack's response shapes and errors
+auth.test, OAuth v2 install (the /oauth/v2/authorize page, pressing Allow, and oauth.v2.access), and
+the `response_url` of an interaction) with Slack's response shapes and errors
 (invalid_auth, channel_not_found, 429 + Retry-After, optional per-method rate limits), plus a
 `/_fake/` API for tests to read what was posted and answered and to inject failures.
 
@@ -27,7 +28,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 from aiohttp import web
 
@@ -60,6 +61,12 @@ class FakeSlackState:
     delay_s: float = 0.0
     record: Path | None = None
     _ts: Any = field(default_factory=lambda: itertools.count(1))
+    # OAuth v2: the app's client credentials (configure "oauth_client"), codes issued by the authorize
+    # page (single use, code -> what it installs), and the installs made.
+    oauth_client: dict[str, str] = field(default_factory=lambda: {"client_id": "fake-client-id",
+                                                                  "client_secret": "fake-client-secret"})
+    oauth_codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    installs: list[dict[str, Any]] = field(default_factory=list)
 
     def next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
@@ -217,6 +224,51 @@ class FakeSlack:
         return web.json_response({"ok": True, "team": "SignalCraft Demo", "user": "signalcraft",
                                   "team_id": self.state.teams.get(token, DEFAULT_TEAM)})
 
+    async def oauth_authorize(self, request: web.Request) -> web.Response:
+        """Slack's "Add to Slack" page, with the user pressing Allow: a one-time code for a new bot token
+        in team `team` (default DEFAULT_TEAM), sent back to `redirect_uri` with the `state` unchanged."""
+        query = request.query
+        if query.get("client_id") != self.state.oauth_client["client_id"]:
+            return web.Response(status=400, text="invalid_client_id")
+        if "deny" in query:
+            denied = urlencode({"error": "access_denied", "state": query.get("state", "")})
+            return web.HTTPFound(f"{query['redirect_uri']}?{denied}")
+        code = f"code-{secrets.token_hex(8)}"
+        self.state.oauth_codes[code] = {"team_id": query.get("team", DEFAULT_TEAM),
+                                        "redirect_uri": query.get("redirect_uri", ""), "scope": query.get("scope", "")}
+        return web.HTTPFound(f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query.get('state', '')})}")
+
+    async def oauth_v2_access(self, request: web.Request) -> web.Response:
+        """oauth.v2.access: the app's client id and secret (HTTP Basic or form fields), a code the
+        authorize page issued (once) and the same redirect_uri -> a bot token for that team."""
+        self.state.calls["oauth.v2.access"] += 1
+        args = await self._args(request)
+        client_id, client_secret = args.get("client_id"), args.get("client_secret")
+        basic = request.headers.get("Authorization", "")
+        if basic.startswith("Basic "):
+            client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
+        if client_id != self.state.oauth_client["client_id"]:
+            return web.json_response({"ok": False, "error": "invalid_client_id"})
+        if client_secret != self.state.oauth_client["client_secret"]:
+            return web.json_response({"ok": False, "error": "bad_client_secret"})
+        grant = self.state.oauth_codes.pop(str(args.get("code", "")), None)
+        if grant is None:
+            return web.json_response({"ok": False, "error": "invalid_code"})
+        if args.get("redirect_uri") and args["redirect_uri"] != grant["redirect_uri"]:
+            return web.json_response({"ok": False, "error": "bad_redirect_uri"})
+        token = f"xoxb-fake-{secrets.token_hex(12)}"
+        if self.state.tokens:
+            self.state.tokens.add(token)
+        self.state.teams[token] = grant["team_id"]
+        self.state.installs.append({"team_id": grant["team_id"], "access_token": token})
+        return web.json_response({
+            "ok": True, "access_token": token, "token_type": "bot", "scope": grant["scope"] or "chat:write",
+            "bot_user_id": "UFAKEBOT", "app_id": "AFAKEAPP", "team": {"id": grant["team_id"], "name": "Fake team"},
+            "enterprise": None, "is_enterprise_install": False, "authed_user": {"id": "UFAKEUSER"}})
+
+    async def list_installs(self, request: web.Request) -> web.Response:
+        return web.json_response(self.state.installs)
+
     async def respond(self, request: web.Request) -> web.Response:
         """An interaction's response_url: Slack takes JSON (ephemeral text, or a replacement) and says ok."""
         self.state.calls["response_url"] += 1
@@ -250,6 +302,9 @@ class FakeSlack:
             self.state.delay_s = float(body["delay_ms"]) / 1000
         if "teams" in body:
             self.state.teams.update(body["teams"])
+        if "oauth_client" in body:
+            self.state.oauth_client = {"client_id": body["oauth_client"]["client_id"],
+                                       "client_secret": body["oauth_client"]["client_secret"]}
         if "rate_limits" in body:
             self.state.rate_limits = {k: int(v) for k, v in body["rate_limits"].items()}
             self.state.recent.clear()
@@ -273,6 +328,9 @@ class FakeSlack:
             web.route("*", "/api/conversations.history", self.history),
             web.route("*", "/api/conversations.replies", self.replies),
             web.route("*", "/api/auth.test", self.auth_test),
+            web.route("*", "/api/oauth.v2.access", self.oauth_v2_access),
+            web.get("/oauth/v2/authorize", self.oauth_authorize),
+            web.get("/_fake/installs", self.list_installs),
             web.post("/actions/{tail:.+}", self.respond),
             web.get("/_fake/messages", self.list_messages),
             web.get("/_fake/responses", self.list_responses),

@@ -126,6 +126,12 @@ class Stack:
             "SIGNALCRAFT_ADMIN_TOKEN": self.admin_token,
             "SIGNALCRAFT_PUBLIC_INGEST_URL": self.url("ingest"),
             "SIGNALCRAFT_SLACK_BASE_URL": f"{self.slack_url}/api/",
+            # The Slack app for OAuth installs: the fake Slack's authorize page and default client.
+            "SIGNALCRAFT_SLACK_AUTHORIZE_URL": f"{self.slack_url}/oauth/v2/authorize",
+            "SIGNALCRAFT_SLACK_CLIENT_ID": "fake-client-id",
+            "SIGNALCRAFT_SLACK_CLIENT_SECRET": "fake-client-secret",
+            "SIGNALCRAFT_SLACK_REDIRECT_URL": f"{self.url('query-api')}/slack/oauth/callback",
+            "SIGNALCRAFT_SLACK_APP_SIGNING_SECRET": "fake-app-signing-secret",
             # One broker on one machine: partitions add no parallelism, and Tansu on S3 writes one
             # object per partition batch, so 2 partitions cost half the storage writes of 8.
             "SIGNALCRAFT_TOPIC_PARTITIONS": str(self.options.topic_partitions),
