@@ -183,3 +183,15 @@ def first_of_each_replay(batch: list[Delivery]) -> list[Delivery]:
             seen.add((d.integration_id, d.replay_key))
         kept.append(d)
     return kept
+
+
+DELETE_OLD_DELIVERIES = (f'DELETE FROM "{SCHEMA}".deliveries WHERE ctid IN (SELECT ctid FROM "{SCHEMA}".deliveries '
+                         "WHERE received_at < %s LIMIT %s)")
+
+
+async def delete_deliveries_before(uow_factory: UnitOfWorkFactory, before: datetime, limit: int = 5000) -> int:
+    """Retention: delete up to `limit` raw deliveries received before `before`; how many were deleted."""
+    async with uow_factory() as uow:
+        cursor = await (await uow.driver_connection()).execute(DELETE_OLD_DELIVERIES, (before, limit))
+        await uow.commit()
+    return cursor.rowcount

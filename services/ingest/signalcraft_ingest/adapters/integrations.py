@@ -14,8 +14,11 @@ from typing import Any
 from signalcraft_runtime.config_view import ConfigState
 from signalcraft_runtime.crypto import SecretBox
 
-from ..domain.errors import AuthenticationFailed, MalformedPayload, UnknownIntegration
+from ..domain.errors import (
+    AuthenticationFailed, IntegrationDisabled, IntegrationGone, MalformedPayload, UnknownIntegration,
+)
 from ..domain.providers.base import Integration, WebhookRequest
+from ..domain.verification import accepted_secrets
 
 
 class IntegrationDirectory:
@@ -26,8 +29,12 @@ class IntegrationDirectory:
 
     def get(self, integration_id: str, provider: str) -> Integration:
         configured = self._config.integrations.get(integration_id)
-        if configured is None or not configured.enabled or configured.provider != provider:
+        if configured is None or configured.provider != provider:
             raise UnknownIntegration(f"no enabled {provider} integration {integration_id!r}")
+        if configured.deleted_at is not None:
+            raise IntegrationGone(f"integration {integration_id!r} was deleted; stop sending to this URL")
+        if not configured.enabled:
+            raise IntegrationDisabled(f"integration {integration_id!r} is disabled")
         cached = self._cache.get(integration_id)
         if cached is not None and cached[0] is configured:
             return cached[1]
@@ -35,6 +42,9 @@ class IntegrationDirectory:
             integration_id=configured.integration_id, workspace_id=configured.workspace_id,
             provider=configured.provider, secret=self._secrets.decrypt(configured.secret_encrypted),
             options=dict(configured.options), name=configured.name,
+            previous_secret=self._secrets.decrypt(configured.previous_secret_encrypted)
+            if configured.previous_secret_encrypted else None,
+            previous_secret_valid_until=configured.previous_secret_valid_until,
         )
         self._cache[integration_id] = (configured, integration)
         return integration
@@ -47,11 +57,13 @@ class IntegrationDirectory:
             raise MalformedPayload("missing routing_key") if not isinstance(payload, dict) else AuthenticationFailed("missing routing_key")
         wanted = hashlib.sha256(routing_key.encode()).digest()
         for integration_id, configured in self._config.integrations.items():
-            if configured.provider != provider or not configured.enabled:
+            if configured.provider != provider or not configured.enabled or configured.deleted_at is not None:
                 continue
             candidate = self.get(integration_id, provider)
-            if hashlib.sha256(candidate.secret.encode()).digest() == wanted:
-                return candidate
+            for secret in accepted_secrets(candidate.secret, candidate.previous_secret,
+                                           candidate.previous_secret_valid_until, request.received_at):
+                if hashlib.sha256(secret.encode()).digest() == wanted:
+                    return candidate
         raise UnknownSecret("invalid routing_key")
 
 

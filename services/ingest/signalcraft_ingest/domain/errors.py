@@ -29,6 +29,14 @@ class UnknownIntegration(WebhookRejected):
     """No enabled integration with that id for that provider (404)."""
 
 
+class IntegrationDisabled(UnknownIntegration):
+    """The integration exists but is disabled (404, with that reason)."""
+
+
+class IntegrationGone(WebhookRejected):
+    """The integration was deleted (410): the sender should stop sending."""
+
+
 class ProviderUnavailable(Exception):
     """Verification needs something of the provider's that cannot be reached now (503: retry).
 

@@ -91,3 +91,13 @@ def signed_digest(message: bytes) -> str:
     Request-ID is unsigned; Grafana without a timestamp header), so a captured request can be sent
     again with any new id. The handler refuses the same digest again within the replay window."""
     return "sha256:" + hashlib.sha256(message).hexdigest()
+
+
+
+def accepted_secrets(current: str, previous: str | None, previous_valid_until: datetime | None,
+                     received_at: datetime) -> list[str]:
+    """The secrets a webhook received at `received_at` may prove itself with: the current one, and
+    the one it replaced while that one's grace period lasts (a rotation does not cut senders off)."""
+    if previous and previous_valid_until is not None and received_at < previous_valid_until:
+        return [current, previous]
+    return [current]

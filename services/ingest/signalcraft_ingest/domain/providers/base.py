@@ -53,6 +53,9 @@ class Integration:
     secret: str
     options: Mapping[str, str] = field(default_factory=dict)
     name: str = ""
+    # The secret before the last rotation, accepted until `previous_secret_valid_until` (verification.py).
+    previous_secret: str | None = None
+    previous_secret_valid_until: datetime | None = None
 
 
 @dataclass(frozen=True)
