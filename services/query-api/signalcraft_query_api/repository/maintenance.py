@@ -1,0 +1,86 @@
+"""Maintenance of the read models: retention deletes (issue 11.6), dropping the projections before a
+rebuild, and the Slack connection's status and removal (issue 11.3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Column, DateTime, Integer, Table, Uuid, delete, select, text
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .tables import SCHEMA, md, slack_connections
+
+# A group's route or first delivery projected before the group itself (repository/projection.py).
+pending_group_routes = Table(
+    "pending_group_routes", md, Column("group_id", Uuid, primary_key=True), Column("route", JSONB),
+    Column("notified_at", DateTime(timezone=True)),
+)
+# Which generation of the projections is current: 0 (no row) until the first rebuild.
+projection_generation = Table(
+    "projection_generation", md, Column("singleton", Boolean, primary_key=True),
+    Column("generation", Integer, nullable=False), Column("rebuilt_at", DateTime(timezone=True), nullable=False),
+)
+
+# Per retention kind: the table and the column its age is read from.
+RETENTION_COLUMNS = {"alerts": ("alerts", "received_at"), "timelines": ("timeline", "at"),
+                     "notifications": ("notifications", "requested_at"), "dead_letters": ("deadletters", "at")}
+# The projections of consumed topics: what a rebuild empties and replays. Configuration and identity
+# (workspaces, integrations, Slack connections, rules, users, tokens...) are owned here, not projected.
+PROJECTION_TABLES = ("alerts", "groups", "command_outcomes", "timeline", "notifications", "integration_activity",
+                     "deadletters", "notes", "group_changes", "integration_rejections", "pending_group_routes")
+
+
+async def delete_older_than(conn: AsyncConnection, kind: str, before: datetime, limit: int = 5000) -> int:
+    """Up to `limit` rows of `kind` older than `before` deleted; how many."""
+    table, column = RETENTION_COLUMNS[kind]
+    result = await conn.execute(text(
+        f'DELETE FROM "{SCHEMA}"."{table}" WHERE ctid IN (SELECT ctid FROM "{SCHEMA}"."{table}" '
+        f'WHERE "{column}" < :before LIMIT :limit)'), {"before": before, "limit": limit})
+    return result.rowcount or 0
+
+
+async def drop_projections(conn: AsyncConnection) -> list[str]:
+    """Empty every projection table that exists, and forget which events were projected (the inbox),
+    so a replay from offset 0 projects them all again. Returns the tables emptied."""
+    present = {r.table_name for r in await conn.execute(text(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": SCHEMA})}
+    emptied = [t for t in PROJECTION_TABLES if t in present]
+    await conn.execute(text(f"TRUNCATE {', '.join(f'{SCHEMA}.{t}' for t in [*emptied, 'inbox'])}"))
+    return emptied
+
+
+async def current_generation(conn: AsyncConnection) -> int:
+    row = (await conn.execute(select(projection_generation.c.generation))).first()
+    return row.generation if row is not None else 0
+
+
+async def start_generation(conn: AsyncConnection, now: datetime) -> int:
+    """The next generation, made current; returns its number."""
+    stmt = insert(projection_generation).values(singleton=True, generation=1, rebuilt_at=now)
+    row = (await conn.execute(stmt.on_conflict_do_update(
+        index_elements=[projection_generation.c.singleton],
+        set_={"generation": projection_generation.c.generation + 1, "rebuilt_at": now},
+    ).returning(projection_generation.c.generation))).one()
+    return int(row.generation)
+
+
+async def projection_counts(conn: AsyncConnection) -> dict[str, int]:
+    present = {r.table_name for r in await conn.execute(text(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": SCHEMA})}
+    return {t: (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.{t}"))).scalar_one()
+            for t in PROJECTION_TABLES if t in present}
+
+
+async def slack_connection(conn: AsyncConnection, workspace_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(slack_connections.c.workspace_id, slack_connections.c.team_id,
+                                     slack_connections.c.connected_at)
+                              .where(slack_connections.c.workspace_id == workspace_id))).first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def delete_slack_connection(conn: AsyncConnection, workspace_id: str) -> bool:
+    deleted = await conn.execute(delete(slack_connections).where(slack_connections.c.workspace_id == workspace_id)
+                                 .returning(slack_connections.c.workspace_id))
+    return deleted.first() is not None
