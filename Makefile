@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install helm run demo test test-fast fuzz bench schemas clean
+.PHONY: help install helm run demo test test-fast fuzz bench schemas openapi clean
 
 help:
 	@echo "make run    - start broker, PostgreSQL, fake Slack and the six services (Ctrl-C stops them)"
@@ -15,6 +15,7 @@ help:
 	@echo "make fuzz   - 10,000 hostile requests at every webhook and API route; prints counts (FUZZ_REQUESTS, FUZZ_SEED)"
 	@echo "make bench  - ingest throughput and latency on the durable embedded stack"
 	@echo "make schemas - re-export event JSON Schemas (refuses breaking changes)"
+	@echo "make openapi - re-export the API's OpenAPI document (docs/openapi.json)"
 	@echo "make helm   - install the pinned helm binary into .venv/bin (make test does it first)"
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -92,6 +93,9 @@ bench: $(STAMP)
 
 schemas: $(STAMP)
 	$(PY) -m signalcraft_schemas.jsonschema
+
+openapi: $(STAMP)
+	$(PY) -m signalcraft_query_api.openapi_document docs/openapi.json
 
 clean:
 	rm -rf .data bench/results
