@@ -129,10 +129,12 @@ def rewrite_figures(stack: Stack) -> dict[str, Any]:
     with psycopg.connect(stack.database_url) as conn:
         kinds = dict(conn.execute("SELECT kind, count(*) FROM notifier.deliveries GROUP BY kind").fetchall())
         queued = conn.execute("SELECT count(*) FROM notifier.rewrites").fetchone()[0]
-        waiting = conn.execute("SELECT count(*) FROM notifier.deliveries WHERE state = 'queued'").fetchone()[0]
+        replies = conn.execute("SELECT count(*) FROM notifier.replies").fetchone()[0]
+        waiting = conn.execute("SELECT count(*) FROM notifier.deliveries d WHERE state = 'queued' AND NOT EXISTS "
+                               "(SELECT 1 FROM notifier.replies r WHERE r.request_id = d.request_id)").fetchone()[0]
     return {"requests": kinds, "chat.update calls": calls.get("chat.update", 0),
             "chat.postMessage calls": calls.get("chat.postMessage", 0), "messages queued for a rewrite": queued,
-            "rewrite requests not yet answered": waiting}
+            "rewrite requests not yet answered": waiting, "thread replies waiting in the reply lane": replies}
 
 
 def main() -> None:
