@@ -304,6 +304,11 @@ class LinkButton(BaseModel):
     url: str
 
 
+# NotificationRequested.reason of a first message on a route a group gained when the severity bump
+# raised it (issue 10.3): the group already has its message in another channel, which stays its original.
+ADDED_ROUTE_REASON = "severity_raised"
+
+
 class NotificationRequested(EventData):
     TYPE = "notification.requested"
     TOPIC = Topic.NOTIFICATIONS_REQUESTED
