@@ -13,11 +13,11 @@ Routes are never taken away: a raised severity stays for the group's life.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from signalcraft_schemas import Severity
 from signalcraft_schemas.events import (
-    EscalationArmed, EventData, GroupSeverityRaised, NotificationKind, NotificationRequested,
+    ADDED_ROUTE_REASON, EscalationArmed, EventData, GroupSeverityRaised, NotificationKind, NotificationRequested,
 )
 
 from .notifications import GroupRoute, announce
@@ -40,8 +40,7 @@ def reroute(raised: GroupSeverityRaised, existing: Sequence[GroupRoute], now_rou
     events: list[EventData] = []
     if added:
         # Escalations count from the raise, not from when the group first opened.
-        shift = at - group.first_seen_at
-        events += [e.model_copy(update={"due_at": e.due_at + shift}) if isinstance(e, EscalationArmed) else e
+        events += [_from_the_raise(e, at - group.first_seen_at, has_message=bool(existing))
                    for e in announce(group, added)]
     pages = Severity(group.severity) in PAGING_SEVERITIES and not group.is_test
     for route in existing:
@@ -50,3 +49,13 @@ def reroute(raised: GroupSeverityRaised, existing: Sequence[GroupRoute], now_rou
             mention_usergroup=route.mention_usergroup if pages else None, runbook_url=route.runbook_url,
             rule_id=route.rule_id, reason=raised.reason, link_buttons=route.buttons(group)))
     return added, events
+
+
+def _from_the_raise(event: EventData, shift: timedelta, *, has_message: bool) -> EventData:
+    """An escalation counts from the raise; a first message on an added route is marked as such when
+    the group already has its message elsewhere (the notifier keeps that one as the group's original)."""
+    if isinstance(event, EscalationArmed):
+        return event.model_copy(update={"due_at": event.due_at + shift})
+    if isinstance(event, NotificationRequested) and has_message:
+        return event.model_copy(update={"reason": ADDED_ROUTE_REASON})
+    return event
