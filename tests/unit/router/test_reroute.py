@@ -66,3 +66,11 @@ def test_a_test_notification_never_pages():
     event = raised(Severity.HIGH, is_test=True)
     _, events = reroute(event, [DEFAULT], [], at(10))
     assert [e.mention_here for e in events] == [False]
+
+
+def test_the_first_message_on_an_added_route_is_marked_when_the_group_has_one_elsewhere():
+    event = raised(Severity.HIGH)
+    _, with_message = reroute(event, [DEFAULT], routes_for(event.group, RULES, "#default"), at(10))
+    assert with_message[0].reason == "severity_raised"
+    _, without = reroute(event, [], routes_for(event.group, RULES, None), at(10))
+    assert without[0].reason is None  # its first message anywhere: the group's original
