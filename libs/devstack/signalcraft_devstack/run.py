@@ -57,7 +57,7 @@ def banner(stack: Stack, demo: dict[str, str]) -> str:
     return "\n".join([
         "",
         "SignalCraft is running (Ctrl-C stops it; `make run` again resumes with the same data).",
-        f"  API (frontend)     {stack.url('query-api')}/docs    bearer token: {stack.admin_token}",
+        f"  API (frontend)     OpenAPI page {stack.url('query-api')}/docs    admin token (super-user): {stack.admin_token}",
         f"  Webhooks           {ingest}/webhooks/<provider>/<integration_id>",
         f"  Demo Sentry hook   {ingest}/webhooks/sentry/{demo['integration_id']}   client secret: {demo['secret']}",
         f"  Fake Slack         {stack.slack_url}/_fake/messages",
@@ -65,6 +65,9 @@ def banner(stack: Stack, demo: dict[str, str]) -> str:
         f"  Logs               {stack.logs}/",
         "  Try:               make demo",
         f"  CLI:               SIGNALCRAFT_API_URL={stack.url('query-api')} SIGNALCRAFT_ADMIN_TOKEN={stack.admin_token} .venv/bin/signalcraft --help",
+        "  Member token:      (shown once; send it as `Authorization: Bearer sc_…`, or as SIGNALCRAFT_TOKEN to the CLI)",
+        f"                     SIGNALCRAFT_API_URL={stack.url('query-api')} SIGNALCRAFT_ADMIN_TOKEN={stack.admin_token} "
+        f".venv/bin/signalcraft token create --workspace {DEMO_WORKSPACE} --role member --name me --expires 30d",
         "",
     ])
 
