@@ -3,7 +3,7 @@ the group go to every route's message. The routes a batch chooses are stored tog
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +15,7 @@ from signalcraft_schemas.events import (
     GroupUnacknowledged, GroupUnsnoozed, GroupUpdated,
 )
 
+from .domain.escalation_plans import plan_for
 from .domain.notifications import GroupRoute, answer_rejection, announce, follow_ups
 from .domain.rules import escalation_delay, routes_for
 from .repository import RouteRepository
@@ -33,7 +34,9 @@ class Batch:
 
 def on_group_opened(uow: UnitOfWork, batch: Batch, env: Envelope[GroupOpened], config: ConfigState) -> None:
     group, workspace = env.data.group, config.workspaces.get(env.workspace_id)
-    chosen = routes_for(group, config.rules_for(env.workspace_id), workspace.default_channel if workspace else None)
+    rules = config.rules_for(env.workspace_id)
+    chosen = [replace(r, escalation=plan_for(r.rule_id, rules, workspace, lambda p: config.escalation_policy(
+        env.workspace_id, p))) for r in routes_for(group, rules, workspace.default_channel if workspace else None)]
     if chosen:
         batch.routes[group.group_id] = [GroupRoute.of(r) for r in chosen]
         batch.chosen.append((env.workspace_id, group.group_id, batch.routes[group.group_id]))
@@ -43,8 +46,11 @@ def on_group_opened(uow: UnitOfWork, batch: Batch, env: Envelope[GroupOpened], c
 def on_group_changed(uow: UnitOfWork, batch: Batch, env: Envelope[Any], config: ConfigState) -> None:
     rules = config.rules_for(env.workspace_id)
     routes = batch.routes.get(env.data.group.group_id, [])  # none: never notified, nothing to update
+    workspace = config.workspaces.get(env.workspace_id)
     uow.emit_all(env.caused(data) for data in follow_ups(
-        env.data, routes, lambda rule_id: escalation_delay(rules, rule_id), now=env.occurred_at))
+        env.data, routes, lambda rule_id: escalation_delay(rules, rule_id), now=env.occurred_at,
+        plan_of=lambda rule_id: plan_for(rule_id, rules, workspace,
+                                         lambda p: config.escalation_policy(env.workspace_id, p))))
 
 
 def on_command_rejected(uow: UnitOfWork, batch: Batch, env: Envelope[GroupCommandRejected]) -> None:

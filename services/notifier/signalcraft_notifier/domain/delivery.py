@@ -189,7 +189,9 @@ def plan_post(request: NotificationRequested, workspace_id: str, original: Group
     """A new group's message, or a reply in its message's thread (an escalation of a group that has
     no message is posted alone: someone must see it). Only escalations are also broadcast."""
     text, blocks = build(request, workspace_id)
-    thread = original.ts if original is not None and request.kind in REPLY_KINDS else None
+    # An escalation to another channel of its policy's level (`group_channel` set) is a message of its own.
+    threaded = original is not None and request.kind in REPLY_KINDS and request.group_channel is None
+    thread = original.ts if threaded and original is not None else None
     return SlackCall("chat.postMessage", original.channel if thread and original else request.channel, text, blocks,
                      thread_ts=thread, broadcast=thread is not None and request.kind == NotificationKind.ESCALATION,
                      group_id=request.group.group_id, kind=request.kind.value)

@@ -209,12 +209,32 @@ def group_message(request: NotificationRequested, workspace_id: str) -> tuple[st
     return text, blocks
 
 
+_ESCALATION_TARGET = re.compile(r"<@[UW][A-Z0-9]{2,20}>|<!subteam\^S[A-Z0-9]{2,20}>|#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{2,20}")
+
+
+def _target(target: str) -> str | None:
+    """A target as mrkdwn: people and user groups mention, a channel id links; anything else is dropped
+    (the escalator sends only validated targets; this keeps a message from mentioning more)."""
+    if not _ESCALATION_TARGET.fullmatch(target):
+        return None
+    return f"<#{target}>" if target[0] in "CG" else target
+
+
 def escalation_message(request: NotificationRequested) -> tuple[str, Blocks]:
+    """An escalation step: a thread reply broadcast to the group's channel, or (`group_channel` set) a
+    message of its own in another target channel that names where the group is. It mentions the step's
+    people and user groups; @here when the step names the channel itself, or nobody (one-level escalation)."""
     group = request.group
-    text = f"<!here> Escalation {request.escalation_level}: nobody acknowledged {summary_line(group)}"
-    blocks: Blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f":rotating_light: <!here> *Not acknowledged* (escalation {request.escalation_level}) · {escape(_clip(group.title, 500))}"}},
-    ]
+    targets = [shown for t in request.escalation_targets if (shown := _target(t))]
+    here = "<!here> " if request.mention_here or not targets else ""
+    who = here + "".join(f"{t} " for t in targets)
+    where = f" (in {_target(request.group_channel) or escape(request.group_channel)})" if request.group_channel else ""
+    text = f"{who}Escalation {request.escalation_level}: nobody acknowledged {summary_line(group)}{where}"
+    line = (f":rotating_light: {who}*Not acknowledged* (escalation {request.escalation_level}) · "
+            f"{escape(_clip(group.title, 500))}{where}")
+    blocks: Blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": line}}]
+    if request.group_channel and (source := link(group.link, "Open the alert")):
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": source}]})
     if runbook := link(request.runbook_url, ":book: Runbook"):
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": runbook}]})
     return text, blocks

@@ -17,6 +17,7 @@ from signalcraft_schemas.events import (
     NotificationKind, NotificationRequested, QuickAction,
 )
 
+from .escalation_plans import EscalationPlan, armed
 from .rules import Route
 
 
@@ -58,7 +59,10 @@ def _announce_on(group: GroupSnapshot, chosen: Route) -> list[EventData]:
         runbook_url=chosen.runbook_url, rule_id=chosen.rule_id, mention_usergroup=chosen.mention_usergroup,
         link_buttons=GroupRoute.of(chosen).buttons(group))]
     due = chosen.escalation_due(group.first_seen_at)
-    if due is not None and not group.is_test:  # a provider's test notification never escalates
+    if chosen.escalation is not None and not group.is_test:
+        events.append(armed(chosen.escalation, group, chosen.channel, chosen.rule_id, chosen.runbook_url,
+                            group.first_seen_at))
+    elif due is not None and not group.is_test:  # a provider's test notification never escalates
         events.append(EscalationArmed(group=group, channel=chosen.channel, due_at=due, rule_id=chosen.rule_id,
                                       runbook_url=chosen.runbook_url))
     return events
@@ -72,13 +76,16 @@ GroupChange = (GroupUpdated | GroupResolved | GroupAcknowledged | GroupUnacknowl
 
 
 def follow_ups(event: GroupChange, routes: Sequence[GroupRoute],
-               escalate_after: Callable[[str | None], timedelta | None], now: datetime) -> list[EventData]:
-    """The follow-up of a change on every route of the group (each route's escalation delay by its rule)."""
-    return [e for one in routes for e in follow_up(event, one, escalate_after=escalate_after(one.rule_id), now=now)]
+               escalate_after: Callable[[str | None], timedelta | None], now: datetime,
+               plan_of: Callable[[str | None], EscalationPlan | None] = lambda _: None) -> list[EventData]:
+    """The follow-up of a change on every route of the group (each route's escalation policy, or delay,
+    by its rule)."""
+    return [e for one in routes for e in follow_up(event, one, escalate_after=escalate_after(one.rule_id), now=now,
+                                                   plan=plan_of(one.rule_id))]
 
 
 def follow_up(event: GroupChange, first: GroupRoute | None, *, escalate_after: timedelta | None = None,
-              now: datetime | None = None) -> list[EventData]:
+              now: datetime | None = None, plan: EscalationPlan | None = None) -> list[EventData]:
     """The edit of the group's message on one of its routes after a change; for a reopen
     or a snooze that expired while firing also a thread reply (with @here unless flapping) and the
     escalation armed again (`escalate_after`, from `now`)."""
@@ -98,7 +105,10 @@ def follow_up(event: GroupChange, first: GroupRoute | None, *, escalate_after: t
         mention_usergroup=first.mention_usergroup if mentions else None,
         link_buttons=first.buttons(group))
     events: list[EventData] = [request]
-    if renotifies and escalate_after is not None and now is not None and not group.flapping and not group.is_test:
+    rearms = renotifies and now is not None and not group.flapping and not group.is_test
+    if rearms and plan is not None and now is not None:
+        events.append(armed(plan, group, first.channel, first.rule_id, first.runbook_url, now, rearm=True))
+    elif rearms and escalate_after is not None and now is not None:
         events.append(EscalationArmed(group=group, channel=first.channel, due_at=now + escalate_after,
                                       rule_id=first.rule_id, runbook_url=first.runbook_url, rearm=True))
     return events

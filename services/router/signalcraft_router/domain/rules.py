@@ -12,6 +12,8 @@ from signalcraft_policies.routing import RuleRoute, matches, mention_for, routes
 from signalcraft_schemas import Severity
 from signalcraft_schemas.events import GroupSnapshot, QuickAction, RoutingRuleSaved
 
+from .escalation_plans import EscalationPlan
+
 __all__ = ["Route", "escalate_after_minutes", "escalation_delay", "matches", "route", "routes_for"]
 
 DEFAULT_MENTION = "here_for_high"
@@ -26,6 +28,7 @@ class Route:
     mention_here: bool
     mention_usergroup: str | None = None
     quick_actions: tuple[QuickAction, ...] = ()
+    escalation: EscalationPlan | None = None  # the route's escalation policy; None: escalate_after, if any
 
     def escalation_due(self, opened_at: datetime) -> datetime | None:
         if self.escalate_after_minutes is None:
