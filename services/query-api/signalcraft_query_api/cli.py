@@ -199,5 +199,87 @@ def group_resolve(group_id: str, by: Optional[str] = None, reason: Optional[str]
     _command(group_id, "resolve", wait, by=by, reason=reason)
 
 
+# --- escalation policies and on-call schedules (issue 10.1, 10.2) -----------------------------
+
+policy_app = typer.Typer(help="Escalation policies: levels of targets, then repeats", no_args_is_help=True)
+schedule_app = typer.Typer(help="On-call schedules: rotations with handoffs and overrides", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+app.add_typer(schedule_app, name="schedule")
+LEVEL_HELP = ("AFTER=TARGET[,TARGET...], in order, e.g. 5m=#oncall or 10m=<@U123>,schedule:primary; "
+              "targets: #channel, C…, <@U…>, <!subteam^S…>, schedule:<id>")
+
+
+def _level(spec: str) -> dict[str, Any]:
+    after, sep, targets = spec.partition("=")
+    if not sep or not targets:
+        raise typer.BadParameter(f"--level takes AFTER=TARGET[,TARGET...], got {spec!r}")
+    return {"after": _duration(after), "targets": [t.strip() for t in targets.split(",") if t.strip()]}
+
+
+def _override(spec: str) -> dict[str, str]:
+    parts = spec.split(",")
+    if len(parts) != 3:
+        raise typer.BadParameter(f"--override takes USER,START,END (ISO 8601 with offset), got {spec!r}")
+    return {"user": parts[0], "start": parts[1], "end": parts[2]}
+
+
+@policy_app.command("add")
+def policy_add(workspace: str = typer.Option(...), name: str = typer.Option(...),
+               level: list[str] = typer.Option(..., help=LEVEL_HELP),
+               repeat_every: Optional[str] = typer.Option(None, help="repeat the last level this often"),
+               repeat_times: int = typer.Option(0, help="... up to this many times")) -> None:
+    body: dict[str, Any] = {"workspace_id": workspace, "name": name, "levels": [_level(spec) for spec in level]}
+    if repeat_every and repeat_times:
+        body["repeat"] = {"every": _duration(repeat_every), "times": repeat_times}
+    _show(_call("POST", "/api/escalation-policies", json=body))
+
+
+@policy_app.command("list")
+def policy_list(workspace: str = typer.Option(...)) -> None:
+    _show(_call("GET", "/api/escalation-policies", params={"workspace_id": workspace}))
+
+
+@policy_app.command("delete")
+def policy_delete(policy_id: str) -> None:
+    _call("DELETE", f"/api/escalation-policies/{policy_id}")
+    typer.echo(f"deleted {policy_id}")
+
+
+@schedule_app.command("add")
+def schedule_add(workspace: str = typer.Option(...), name: str = typer.Option(...),
+                 user: list[str] = typer.Option(..., help="<@U…>, in rotation order (repeat the option)"),
+                 time_zone: str = typer.Option(..., "--tz", help="IANA zone, e.g. Europe/Berlin"),
+                 start: str = typer.Option(..., help="first day, YYYY-MM-DD"),
+                 handoff: str = typer.Option("09:00", help="local handoff time, HH:MM"),
+                 shift: str = typer.Option("weekly", help="daily, weekly or a duration (12h, 3d)"),
+                 override: list[str] = typer.Option([], help="USER,START,END (ISO 8601 with offset)")) -> None:
+    body = {"workspace_id": workspace, "name": name, "users": user, "time_zone": time_zone, "start_date": start,
+            "handoff_time": handoff, "shift": shift, "overrides": [_override(spec) for spec in override]}
+    _show(_call("POST", "/api/schedules", json=body))
+
+
+@schedule_app.command("list")
+def schedule_list(workspace: str = typer.Option(...)) -> None:
+    _show(_call("GET", "/api/schedules", params={"workspace_id": workspace}))
+
+
+@schedule_app.command("delete")
+def schedule_delete(schedule_id: str) -> None:
+    _call("DELETE", f"/api/schedules/{schedule_id}")
+    typer.echo(f"deleted {schedule_id}")
+
+
+@schedule_app.command("show")
+def schedule_show(schedule_id: str, next_: int = typer.Option(5, "--next", help="how many handoffs to print"),
+                  at: Optional[str] = typer.Option(None, help="from this instant (ISO 8601), default now")) -> None:
+    """Who is on call now, then the next handoffs in the schedule's local time."""
+    answer = _call("GET", f"/api/schedules/{schedule_id}/handoffs",
+                   params={"count": next_} | ({"after": at} if at else {}))
+    typer.echo(f"{schedule_id} ({answer['time_zone']}): on call now {answer['on_call'] or 'nobody'}")
+    for handoff in answer["handoffs"]:
+        tag = " (override)" if handoff["override"] else ""
+        typer.echo(f"  {handoff['local']}  -> {handoff['user'] or 'nobody'}{tag}")
+
+
 def main() -> None:
     app()

@@ -41,6 +41,10 @@ from .domain.config import (
     integration_configured, integration_receipt, rule_deleted, rule_saved, secret_fingerprint, slack_connected,
     workspace_configured,
 )
+from .domain.escalation_config import (
+    InAnotherWorkspace, PolicyDefinition, ScheduleDefinition, UnknownPolicy, UnknownSchedule, handoffs_answer,
+    on_call_answer, policies_naming_schedule, policy_deleted, policy_saved, schedule_deleted, schedule_saved,
+)
 from .domain.projection import (
     ProjectionBatch, alert_row, command_outcome_row, dead_letter_row, group_route, group_row,
     notification_requested_row, notification_result_row, throttled_activity, timeline_entry, webhook_activity,
@@ -48,6 +52,7 @@ from .domain.projection import (
 from .domain.read_views import overview
 from .repository.commands import CommandRows
 from .repository.config import ConfigRepository
+from .repository.escalation import EscalationConfigRows
 from .repository.projection import ReadModelWriter
 from .repository.read_queries import ReadQueries
 
@@ -299,3 +304,74 @@ async def _published(service: Service, result: dict[str, Any]) -> dict[str, Any]
     if not published:
         raise NotPublished(result)
     return result
+
+
+# --- escalation policies and on-call schedules (issue 10.1, 10.2) -----------------------------
+
+
+async def create_policy(service: Service, policy: PolicyDefinition) -> dict[str, Any]:
+    return await save_policy(service, f"policy-{secrets.token_hex(5)}", policy)
+
+
+async def save_policy(service: Service, policy_id: str, policy: PolicyDefinition) -> dict[str, Any]:
+    """Returns the policy as stored (and as the router receives it)."""
+    async with service.uow() as uow:
+        rows = EscalationConfigRows(uow.connection)
+        await _require_workspace(ConfigRepository(uow.connection), policy.workspace_id)
+        change, now = policy_saved(policy_id, policy, await rows.schedule_ids(policy.workspace_id)), utcnow()
+        if not await rows.save_policy(change.event, now):
+            raise InAnotherWorkspace(f"policy {policy_id!r} belongs to another workspace")
+        await _commit(uow, change, now)
+    return await _published(service, change.event.model_dump(mode="json"))
+
+
+async def delete_policy(service: Service, policy_id: str) -> None:
+    async with service.uow() as uow:
+        rows = EscalationConfigRows(uow.connection)
+        if (stored := await rows.policy(policy_id)) is None:
+            raise UnknownPolicy("no such escalation policy")
+        workspace_id = stored["workspace_id"]
+        change = policy_deleted(policy_id, workspace_id, await rows.naming_policy(workspace_id, policy_id))
+        await rows.delete_policy(policy_id)
+        await _commit(uow, change, utcnow())
+    await _published(service, {"policy_id": policy_id, "deleted": True})
+
+
+async def create_schedule(service: Service, schedule: ScheduleDefinition) -> dict[str, Any]:
+    return await save_schedule(service, f"schedule-{secrets.token_hex(5)}", schedule)
+
+
+async def save_schedule(service: Service, schedule_id: str, schedule: ScheduleDefinition) -> dict[str, Any]:
+    async with service.uow() as uow:
+        rows = EscalationConfigRows(uow.connection)
+        await _require_workspace(ConfigRepository(uow.connection), schedule.workspace_id)
+        change, now = schedule_saved(schedule_id, schedule), utcnow()
+        if not await rows.save_schedule(change.event, now):
+            raise InAnotherWorkspace(f"schedule {schedule_id!r} belongs to another workspace")
+        await _commit(uow, change, now)
+    return await _published(service, change.event.model_dump(mode="json"))
+
+
+async def delete_schedule(service: Service, schedule_id: str) -> None:
+    async with service.uow() as uow:
+        rows = EscalationConfigRows(uow.connection)
+        if (stored := await rows.schedule(schedule_id)) is None:
+            raise UnknownSchedule("no such schedule")
+        workspace_id = stored["workspace_id"]
+        named_by = policies_naming_schedule(await rows.policies(workspace_id), schedule_id)
+        change = schedule_deleted(schedule_id, workspace_id, named_by)
+        await rows.delete_schedule(schedule_id)
+        await _commit(uow, change, utcnow())
+    await _published(service, {"schedule_id": schedule_id, "deleted": True})
+
+
+async def who_is_on_call(rows: EscalationConfigRows, schedule_id: str, at: datetime) -> dict[str, Any]:
+    if (stored := await rows.schedule(schedule_id)) is None:
+        raise UnknownSchedule("no such schedule")
+    return on_call_answer(stored, at)
+
+
+async def upcoming_handoffs(rows: EscalationConfigRows, schedule_id: str, after: datetime, count: int) -> dict[str, Any]:
+    if (stored := await rows.schedule(schedule_id)) is None:
+        raise UnknownSchedule("no such schedule")
+    return handoffs_answer(stored, after, count)

@@ -10,6 +10,7 @@ from signalcraft_schemas import Topic
 
 from .adapters.command_api import router as command_router
 from .adapters.config_api import router as config_router
+from .adapters.escalation_api import router as escalation_router
 from .adapters.read_api import router as read_router
 from .handlers import fingerprint_stored_secrets, project
 from .repository.tables import tables
@@ -31,7 +32,7 @@ def create_service(settings: QueryApiSettings) -> Service:
 
     service = Service(name="query-api", settings=settings, tables=tables,
                       migrations=Path(__file__).parent / "migrations",
-                      routers=[read_router, config_router, command_router],
+                      routers=[read_router, config_router, command_router, escalation_router],
                       on_startup=[expose_settings, fingerprint_stored_secrets])
     service.add_consumer(
         "query-api",
