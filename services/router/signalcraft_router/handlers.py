@@ -11,13 +11,14 @@ from signalcraft_runtime.config_view import ConfigState
 from signalcraft_runtime.unit_of_work import UnitOfWork
 from signalcraft_schemas import Envelope
 from signalcraft_schemas.events import (
-    GroupAcknowledged, GroupAssigned, GroupCommandRejected, GroupOpened, GroupReopened, GroupResolved, GroupSnoozed,
-    GroupUnacknowledged, GroupUnsnoozed, GroupUpdated,
+    GroupAcknowledged, GroupAssigned, GroupCommandRejected, GroupOpened, GroupReopened, GroupResolved,
+    GroupSeverityRaised, GroupSnoozed, GroupUnacknowledged, GroupUnsnoozed, GroupUpdated,
 )
 
 from .domain.escalation_plans import plan_for
 from .domain.notifications import GroupRoute, answer_rejection, announce, follow_ups
-from .domain.rules import escalation_delay, routes_for
+from .domain.reroute import reroute
+from .domain.rules import Route, escalation_delay, routes_for
 from .repository import RouteRepository
 
 GroupChanged = (GroupUpdated, GroupResolved, GroupAcknowledged, GroupUnacknowledged, GroupSnoozed, GroupUnsnoozed,
@@ -53,6 +54,24 @@ def on_group_changed(uow: UnitOfWork, batch: Batch, env: Envelope[Any], config: 
                                          lambda p: config.escalation_policy(env.workspace_id, p))))
 
 
+def routes_now(group: Any, workspace_id: str, config: ConfigState) -> list[Route]:
+    """The group's routes as the rules stand now, each with its escalation policy."""
+    workspace, rules = config.workspaces.get(workspace_id), config.rules_for(workspace_id)
+    return [replace(r, escalation=plan_for(r.rule_id, rules, workspace, lambda p: config.escalation_policy(
+        workspace_id, p))) for r in routes_for(group, rules, workspace.default_channel if workspace else None)]
+
+
+def on_severity_raised(uow: UnitOfWork, batch: Batch, env: Envelope[GroupSeverityRaised], config: ConfigState) -> None:
+    """The severity bump raised the group: routed again; new routes announce it, old ones get a notice."""
+    group = env.data.group
+    existing = batch.routes.get(group.group_id, [])
+    added, events = reroute(env.data, existing, routes_now(group, env.workspace_id, config), env.occurred_at)
+    if added:  # stored with the routes it had (those rows exist already), so each keeps its rank
+        batch.routes[group.group_id] = existing + [GroupRoute.of(r) for r in added]
+        batch.chosen.append((env.workspace_id, group.group_id, batch.routes[group.group_id]))
+    uow.emit_all(env.caused(data) for data in events)
+
+
 def on_command_rejected(uow: UnitOfWork, batch: Batch, env: Envelope[GroupCommandRejected]) -> None:
     routes = batch.routes.get(env.data.group_id)  # the clicker is answered once, whichever message they used
     uow.emit_all(env.caused(data) for data in answer_rejection(env.data, routes[0] if routes else None))
@@ -60,7 +79,8 @@ def on_command_rejected(uow: UnitOfWork, batch: Batch, env: Envelope[GroupComman
 
 async def handle_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]], config: ConfigState) -> None:
     repo = RouteRepository(uow.connection)
-    batch = Batch(await repo.routes([e.data.group.group_id for e in envelopes if isinstance(e.data, GroupChanged)]
+    batch = Batch(await repo.routes([e.data.group.group_id for e in envelopes
+                                     if isinstance(e.data, (*GroupChanged, GroupSeverityRaised))]
                                     + [e.data.group_id for e in envelopes if isinstance(e.data, GroupCommandRejected)]))
     for env in envelopes:
         if isinstance(env.data, GroupOpened):
@@ -69,4 +89,6 @@ async def handle_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]], config: 
             on_group_changed(uow, batch, env, config)
         elif isinstance(env.data, GroupCommandRejected):
             on_command_rejected(uow, batch, env)
+        elif isinstance(env.data, GroupSeverityRaised):
+            on_severity_raised(uow, batch, env, config)
     await repo.add(batch.chosen)
