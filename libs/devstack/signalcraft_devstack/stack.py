@@ -132,6 +132,8 @@ class Stack:
             "SIGNALCRAFT_SLACK_CLIENT_SECRET": "fake-client-secret",
             "SIGNALCRAFT_SLACK_REDIRECT_URL": f"{self.url('query-api')}/slack/oauth/callback",
             "SIGNALCRAFT_SLACK_APP_SIGNING_SECRET": "fake-app-signing-secret",
+            # A frontend's local dev server (Vite's default port) may call the API from the browser.
+            "SIGNALCRAFT_CORS_ORIGINS": '["http://localhost:5173"]',
             # One broker on one machine: partitions add no parallelism, and Tansu on S3 writes one
             # object per partition batch, so 2 partitions cost half the storage writes of 8.
             "SIGNALCRAFT_TOPIC_PARTITIONS": str(self.options.topic_partitions),

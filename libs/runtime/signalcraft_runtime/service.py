@@ -58,6 +58,11 @@ class Service:
     consumers: list[Consumer] = field(default_factory=list)
     on_startup: list[Callable[["Service"], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[["Service"], Awaitable[None]]] = field(default_factory=list)
+    # Run after migrations and before the consumers join their groups (e.g. to read which group a
+    # rebuilt projection consumes in).
+    before_consuming: list[Callable[["Service"], Awaitable[None]]] = field(default_factory=list)
+    # Called with the FastAPI app once its routes are in, before it starts: middleware such as CORS.
+    app_setup: list[Callable[[FastAPI], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.schema = self.tables.schema
@@ -71,12 +76,7 @@ class Service:
         # FastStream runs the subscribers; everything a service emits goes through its outbox relay,
         # which has its own producer, so the broker needs none. Nor FastStream's telemetry: the
         # runtime's consumer traces each record itself (telemetry.py).
-        self.broker = KafkaBroker(
-            **faststream_broker_options(kafka_client_options(self.settings, self.name)),
-            consumer_only=True,
-            graceful_timeout=30.0,
-            log_level=10,  # FastStream's per-message lines at DEBUG
-        )
+        self.broker = self._new_broker()
         self.publisher = KafkaPublisher(kafka_client_options(self.settings, f"{self.name}-relay"),
                                         self.settings.publish_linger_ms, self.settings.publish_max_batch_bytes)
         self.relay = OutboxRelay(self.engine, self.settings.database_url, self.tables, self.publisher,
@@ -86,6 +86,28 @@ class Service:
         self.draining = False  # SIGTERM received: readiness fails, intake is stopping
         self._consuming = False
         self._tasks: list[asyncio.Task[Any]] = []
+
+    def _new_broker(self) -> KafkaBroker:
+        return KafkaBroker(
+            **faststream_broker_options(kafka_client_options(self.settings, self.name)),
+            consumer_only=True,
+            graceful_timeout=30.0,
+            log_level=10,  # FastStream's per-message lines at DEBUG
+        )
+
+    async def restart_consuming(self, between: Callable[[], Awaitable[None]]) -> None:
+        """Stop every consumer (in-flight batches finish and commit their offsets), run `between` while
+        none consumes (e.g. empty a projection and move its consumer to a new group, which starts at
+        offset 0), then consume again on a new broker client, whether `between` succeeded or raised."""
+        await self._stop_consuming()
+        try:
+            await between()
+        finally:
+            self.broker = self._new_broker()
+            for consumer in self.consumers:
+                consumer.register(self.broker, self.settings)
+            await self.broker.start()
+            self._consuming = True
 
     def add_consumer(self, group_id: str, topics: list[str], handler: Any,
                      sync_config_every_batch: bool = False) -> BatchConsumer:
@@ -163,6 +185,8 @@ class Service:
             # Processing with half the configuration would route or window alerts wrongly: wait.
             await self.config.start()
             await self.config.wait_ready()
+        for prepare in self.before_consuming:
+            await prepare(self)
         for consumer in self.consumers:
             consumer.register(self.broker, self.settings)
         await self.broker.start()
@@ -170,7 +194,7 @@ class Service:
         await self.publisher.start()
         self.broker_started = True
         self.spawn(self.relay.run(), "outbox-relay")
-        self.spawn(metrics.track_consumer_lag(self.broker.subscribers), "consumer-lag")
+        self.spawn(metrics.track_consumer_lag(CurrentSubscribers(self)), "consumer-lag")
         self.spawn(self._prune_inbox(), "inbox-pruning")
         for hook in self.on_startup:
             await hook(self)
@@ -288,6 +312,8 @@ class Service:
 
         for router in self.routers:
             app.include_router(router)
+        for setup in self.app_setup:
+            setup(app)
         refuse_unstorable_input(app)
         instrument_http(app)
         return app
@@ -299,6 +325,16 @@ class Service:
             loop="uvloop", http="httptools", lifespan="on", timeout_graceful_shutdown=20, access_log=False,
         )
         DrainingServer(config, self).run()
+
+
+class CurrentSubscribers:
+    """The subscribers of the service's broker as it is now (`restart_consuming` replaces the broker)."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+
+    def __iter__(self) -> Any:
+        return iter(self._service.broker.subscribers)
 
 
 def refuse_unstorable_input(app: FastAPI) -> None:
