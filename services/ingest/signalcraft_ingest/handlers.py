@@ -19,30 +19,33 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
+from signalcraft_runtime.clock import utcnow
 from signalcraft_runtime.logs import get_logger
 from signalcraft_runtime.unit_of_work import UnitOfWorkFactory
 from signalcraft_schemas import Envelope, NormalizedAlert, new_event_id
 from signalcraft_schemas.alerts import clean_text
-from signalcraft_schemas.events import AlertNormalized, WebhooksThrottled
+from signalcraft_schemas.events import AlertNormalized, WebhooksRejected, WebhooksThrottled
 
 from .adapters.integrations import ConfigCatchUp, IntegrationDirectory, UnknownSecret
-from .adapters.rate_limits import BUSY_RETRY_AFTER_S, InFlightLimit, ThrottledSpan, WebhookRateLimiter
+from .adapters.rate_limits import BUSY_RETRY_AFTER_S, InFlightLimit, RejectedSpan, ThrottledSpan, WebhookRateLimiter
 from .adapters.slack_interactions import SlackTeams, verified_workspaces
 from .adapters.sns import HttpProviderContext
-from .domain.errors import AuthenticationFailed, TryLater, UnknownIntegration, UnsupportedPayload
+from .domain.errors import AuthenticationFailed, TryLater, UnknownIntegration, UnsupportedPayload, WebhookRejected
 from .domain.limits import RateLimit, replay_window_of
 from .domain.normalize import group_key_of
+from .domain.retention import cutoff
+from .domain.verification import accepted_secrets
 from .domain.providers.base import Integration, ParsedWebhook, Provider, WebhookRequest
 from .domain.slack_actions import (
     Click, ClickRefused, SignatureHeaders, command_for, ephemeral, read_click, read_payload, signature_headers, team_of,
 )
-from .repository import Delivery, DeliveryWriter, WriterBusy
+from .repository import Delivery, DeliveryWriter, WriterBusy, delete_deliveries_before
 
 log = get_logger(__name__)
 
@@ -97,7 +100,7 @@ class WebhookHandler:
     async def take(self, provider: Provider, integration: Integration | None, webhook: WebhookRequest) -> Receipt:
         if integration is None:
             integration = await self.find_integration(provider.name, None, webhook)
-        await provider.authenticate(webhook, integration, self.context)
+        integration = await authenticate(provider, webhook, integration, self.context)
         self.limiter.admit(integration, webhook.received_at)  # authenticated: a forger spends no one's tokens
         parsed = parse(provider, webhook, integration)
         # Before storing: a confirmation that fails is answered like a failed verification,
@@ -135,6 +138,14 @@ class WebhookHandler:
             raise ValueError("an integration is found by its id or by its webhook's secret")
         return self.directory.by_secret_field(provider_name, webhook)
 
+    def note_rejected(self, provider_name: str, integration_id: str | None, status: int, at: datetime) -> None:
+        """A refused webhook of an integration named in the URL (bad signature 401, 400, 413, 422) is
+        counted for delivery health; unknown, deleted or throttled ones are not its integration's doing."""
+        if integration_id is None or status in (404, 410, 429):
+            return
+        with suppress(WebhookRejected):
+            self.limiter.count_rejected(self.directory.get(integration_id, provider_name), status, at)
+
     async def store(self, delivery: Delivery) -> bool:
         """True once stored with its events, False for a repeat of a stored delivery_key or a replay."""
         try:
@@ -144,6 +155,23 @@ class WebhookHandler:
         except Exception as exc:
             log.error("webhook not stored", error=repr(exc))
             raise StorageUnavailable("temporarily unable to store the webhook; retry") from exc
+
+
+async def authenticate(provider: Provider, webhook: WebhookRequest, integration: Integration,
+                       context: HttpProviderContext) -> Integration:
+    """The integration as the webhook proved it: by its current secret, else, during a rotation's grace
+    period, by the previous one. A webhook matching neither is refused with the current secret's reason."""
+    secrets = accepted_secrets(integration.secret, integration.previous_secret,
+                               integration.previous_secret_valid_until, webhook.received_at)
+    try:
+        await provider.authenticate(webhook, integration, context)
+        return integration
+    except AuthenticationFailed as refused:
+        for previous in secrets[1:]:
+            with suppress(AuthenticationFailed):
+                await provider.authenticate(webhook, replace(integration, secret=previous), context)
+                return replace(integration, secret=previous)
+        raise refused
 
 
 def parse(provider: Provider, webhook: WebhookRequest, integration: Integration) -> ParsedWebhook:
@@ -196,18 +224,36 @@ def normalized_events(alerts: list[NormalizedAlert], integration: Integration, d
 
 
 async def report_throttled(uow_factory: UnitOfWorkFactory, limiter: WebhookRateLimiter) -> int:
-    """Webhooks refused over a rate limit since the last report, emitted as webhooks.throttled events
-    (delivery health counts them). Returns 0 however many: one report per period, not a drain."""
-    spans = limiter.take_throttled()
-    if spans:
+    """Webhooks refused over a rate limit, or refused otherwise (401, 4xx) for a known integration,
+    since the last report, emitted as webhooks.throttled and webhooks.rejected events (delivery health
+    counts them). Returns 0 however many: one report per period, not a drain."""
+    spans, rejected = limiter.take_throttled(), limiter.take_rejected()
+    if spans or rejected:
         try:
             async with uow_factory() as uow:
                 uow.emit_all(throttled_event(span) for span in spans)
+                uow.emit_all(rejected_event(span) for span in rejected)
                 await uow.commit()
         except Exception:
             limiter.restore(spans)  # counted in the next report
+            limiter.restore_rejected(rejected)
             raise
     return 0
+
+
+def rejected_event(span: RejectedSpan) -> Envelope[WebhooksRejected]:
+    return Envelope.wrap(
+        WebhooksRejected(integration_id=span.integration_id, status=span.status, count=span.count,
+                         first_at=span.first_at, last_at=span.last_at),
+        workspace_id=span.workspace_id, key=f"integration:{span.integration_id}",
+        correlation_id=f"rejected:{span.integration_id}", occurred_at=span.last_at)
+
+
+async def clean_up_deliveries(uow_factory: UnitOfWorkFactory, period: timedelta | None,
+                              now: Callable[[], datetime] = utcnow) -> int:
+    """Retention: one batch of raw deliveries older than `period` deleted; how many (0: done for now)."""
+    before = cutoff(now(), period)
+    return 0 if before is None else await delete_deliveries_before(uow_factory, before)
 
 
 def throttled_event(span: ThrottledSpan) -> Envelope[WebhooksThrottled]:

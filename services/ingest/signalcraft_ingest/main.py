@@ -19,7 +19,8 @@ from .adapters.sns import HttpProviderContext, sns_client
 from .adapters.integrations import IntegrationDirectory
 from .domain.limits import RateLimit
 from .domain.sns_verification import DEFAULT_CERT_HOST_PATTERN
-from .handlers import SlackActionHandler, WebhookHandler, report_throttled
+from .domain.retention import retention_period
+from .handlers import SlackActionHandler, WebhookHandler, clean_up_deliveries, report_throttled
 from .repository import DeliveryWriter, prune_replay_guard, tables
 
 
@@ -55,6 +56,11 @@ class IngestSettings(ServiceSettings):
     replay_window_seconds: int = Field(
         default=86_400, ge=0, description="How long the same signed message (Sentry, Grafana) is refused as a "
         "replay (200 duplicate, nothing stored); the integration option replay_window_seconds overrides it. 0: off")
+    retention_raw_deliveries: str = Field(
+        default="30d", description="How long raw deliveries (webhook bodies as received) are kept: a duration "
+        "(30d, 12h, P30D, seconds) or off; older ones are deleted by a cleanup every retention_cleanup_seconds")
+    retention_cleanup_seconds: float = Field(default=3600.0, gt=0, description="How often the retention "
+                                             "cleanup runs")
 
 
 def create_service(settings: IngestSettings) -> Service:
@@ -76,6 +82,9 @@ def create_service(settings: IngestSettings) -> Service:
     service.add_drain_loop("throttled-webhooks-report", partial(report_throttled, service.uow, limiter),
                            every_s=settings.throttled_report_seconds)
     service.add_drain_loop("replay-guard-pruning", partial(prune_replay_guard, service.uow), every_s=600.0)
+    service.add_drain_loop("retention-raw-deliveries", partial(
+        clean_up_deliveries, service.uow, retention_period(settings.retention_raw_deliveries)),
+        every_s=settings.retention_cleanup_seconds)
     holder: dict[str, httpx.AsyncClient] = {}
 
     async def start_handler(svc: Service) -> None:

@@ -88,6 +88,9 @@ class RefusingHandler:
     async def receive(self, *args: Any) -> Any:
         raise AuthenticationFailed("signature mismatch")
 
+    def note_rejected(self, *args: Any) -> None:
+        """Delivery health's count of refused webhooks: not what this test measures."""
+
 
 async def test_ingest_counts_webhooks_received_and_rejected_per_provider_and_reason() -> None:
     app = FastAPI()

@@ -1,7 +1,7 @@
 """Webhook endpoints: read the request, call the handler, map its outcome to a status code.
 
-Status codes: unknown integration 404, over the size limit 413, authentication 401, unparseable 400,
-unsupported shape 422, over the integration's rate limit 429 (Retry-After), database unavailable or
+Status codes: unknown or disabled integration 404, deleted 410, over the size limit 413, authentication
+401, unparseable 400, unsupported shape 422, over the integration's rate limit 429 (Retry-After), database unavailable or
 ingest at a limit of its own or its configuration still loading 503 (Retry-After); 202 once stored,
 200 for a repeat delivery or a replay.
 """
@@ -18,8 +18,8 @@ from signalcraft_runtime.logs import get_logger
 from signalcraft_runtime.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED, reason_of
 
 from ..domain.errors import (
-    AuthenticationFailed, MalformedPayload, PayloadTooLarge, ProviderUnavailable, RateLimited, TryLater,
-    UnknownIntegration, UnsupportedPayload, WebhookRejected,
+    AuthenticationFailed, IntegrationGone, MalformedPayload, PayloadTooLarge, ProviderUnavailable, RateLimited,
+    TryLater, UnknownIntegration, UnsupportedPayload, WebhookRejected,
 )
 from ..domain.providers import get_provider
 from ..domain.providers.base import Provider, WebhookRequest
@@ -30,7 +30,7 @@ log = get_logger(__name__)
 
 STATUS = {
     AuthenticationFailed: 401, MalformedPayload: 400, UnsupportedPayload: 422, PayloadTooLarge: 413,
-    UnknownIntegration: 404, RateLimited: 429,
+    UnknownIntegration: 404, RateLimited: 429, IntegrationGone: 410,
 }
 # After a database failure: the sender comes back soon; the writer retries nothing on its behalf.
 STORAGE_RETRY_AFTER_S = 5
@@ -93,6 +93,7 @@ async def receive(handler: WebhookHandler, provider_name: str, integration_id: s
         return unavailable(provider_name, exc)
     except WebhookRejected as rejected:
         WEBHOOKS_REJECTED.labels(label, reason_of(rejected)).inc()
+        handler.note_rejected(provider_name, integration_id, status_of(rejected), utcnow())
         return refused(provider_name, integration_id, rejected)
     except TryLater as exc:
         WEBHOOKS_REJECTED.labels(label, reason_of(exc)).inc()

@@ -34,12 +34,25 @@ class ThrottledSpan:
     last_at: datetime
 
 
+@dataclass
+class RejectedSpan:
+    """Webhooks of one known integration refused with one status (401, 4xx), from `first_at` to `last_at`."""
+
+    integration_id: str
+    workspace_id: str
+    status: int
+    count: int
+    first_at: datetime
+    last_at: datetime
+
+
 class WebhookRateLimiter:
     def __init__(self, default: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
         self.default = default
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
         self._throttled: dict[str, ThrottledSpan] = {}
+        self._rejected: dict[tuple[str, int], RejectedSpan] = {}
 
     def admit(self, integration: Integration, received_at: datetime) -> None:
         """Take a token from the integration's bucket, or raise RateLimited (429) with Retry-After."""
@@ -74,6 +87,27 @@ class WebhookRateLimiter:
             if current is None:
                 self._throttled[span.integration_id] = span
             else:
+                current.count += span.count
+                current.first_at, current.last_at = min(current.first_at, span.first_at), max(current.last_at, span.last_at)
+
+    def count_rejected(self, integration: Integration, status: int, at: datetime) -> None:
+        """A webhook of this known integration refused with `status` (a bad signature's 401, a 4xx):
+        reported with the throttled ones, as webhooks.rejected (delivery health counts them)."""
+        key = (integration.integration_id, status)
+        span = self._rejected.get(key)
+        if span is None:
+            self._rejected[key] = RejectedSpan(integration.integration_id, integration.workspace_id, status, 1, at, at)
+        else:
+            span.count, span.last_at = span.count + 1, max(span.last_at, at)
+
+    def take_rejected(self) -> list[RejectedSpan]:
+        spans, self._rejected = list(self._rejected.values()), {}
+        return spans
+
+    def restore_rejected(self, spans: list[RejectedSpan]) -> None:
+        for span in spans:
+            current = self._rejected.setdefault((span.integration_id, span.status), span)
+            if current is not span:
                 current.count += span.count
                 current.first_at, current.last_at = min(current.first_at, span.first_at), max(current.last_at, span.last_at)
 
