@@ -15,7 +15,7 @@ from signalcraft_notifier.domain.message import (
     snooze_expired_message, who,
 )
 from signalcraft_schemas import Severity
-from signalcraft_schemas.events import GroupStatus, NotificationKind, SlackReply
+from signalcraft_schemas.events import GroupStatus, LinkButton, NotificationKind, SlackReply
 
 from ..builders import GROUP_ID, GROUP_KEY, T0, make_group, make_request
 
@@ -287,3 +287,39 @@ def test_who_did_it_is_readable_and_inert():
     assert who("provider:pagerduty") == "Pagerduty"
     assert who("system:snooze_expired") == "SignalCraft"
     assert who(None) == "someone" and who("<!here>") == "&lt;!here&gt;"
+
+
+# --- routing rules: user-group mentions and quick actions (issue 10.4) -----------------------------
+
+def test_a_rules_user_group_is_mentioned_where_here_would_be():
+    request = make_request(mention_usergroup="S0ONCALL")
+    text, blocks = group_message(request, WS)
+    assert text.startswith("<!subteam^S0ONCALL> ")
+    assert "<!subteam^S0ONCALL> " in blocks[1]["text"]["text"]
+    both = make_request(mention_here=True, mention_usergroup="S0ONCALL")
+    assert group_message(both, WS)[0].startswith("<!here> <!subteam^S0ONCALL> ")
+    acked = make_request(group=make_group(status=GroupStatus.ACKNOWLEDGED), mention_usergroup="S0ONCALL")
+    assert "subteam" not in group_message(acked, WS)[0]  # a rewrite after an ack mentions nobody
+    flapping = make_request(kind=NotificationKind.REOPENED, group=make_group(flapping=True, reopen_count=5),
+                            mention_usergroup="S0ONCALL")
+    assert "subteam" not in reopened_message(flapping)[0]
+    assert reopened_message(make_request(kind=NotificationKind.REOPENED, mention_usergroup="S0ONCALL"))[0].startswith(
+        "<!subteam^S0ONCALL> ")
+    forged = make_request(mention_usergroup="S1> <!channel")
+    assert "subteam" not in group_message(forged, WS)[0] and "<!channel" not in group_message(forged, WS)[0]
+
+
+def test_quick_actions_are_url_buttons_in_a_block_of_their_own():
+    request = make_request(link_buttons=[
+        LinkButton(label="Open dashboard", url="https://grafana.example/d/x?var-project=checkout"),
+        LinkButton(label="Rollback", url="https://deploy.example/rollback?g=" + GID),
+        LinkButton(label="Sneaky", url="javascript:alert(1)")])
+    _, blocks = group_message(request, WS)
+    [links] = [b for b in blocks if b.get("block_id") == f"signalcraft.links.{GID}"]
+    assert links == {"type": "actions", "block_id": f"signalcraft.links.{GID}", "elements": [
+        {"type": "button", "action_id": "signalcraft.link.0", "url": "https://grafana.example/d/x?var-project=checkout",
+         "text": {"type": "plain_text", "text": "Open dashboard", "emoji": True}},
+        {"type": "button", "action_id": "signalcraft.link.1", "url": f"https://deploy.example/rollback?g={GID}",
+         "text": {"type": "plain_text", "text": "Rollback", "emoji": True}}]}
+    assert blocks[-2] == OPEN_BUTTONS  # the group's own buttons stay as they were, before the links
+    assert not [b for b in group_message(make_request(), WS)[1] if b.get("block_id", "").startswith("signalcraft.links")]

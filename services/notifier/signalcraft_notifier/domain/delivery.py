@@ -27,7 +27,9 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from signalcraft_schemas import Envelope, Severity
-from signalcraft_schemas.events import NotificationDelivered, NotificationFailed, NotificationKind, NotificationRequested
+from signalcraft_schemas.events import (
+    ADDED_ROUTE_REASON, NotificationDelivered, NotificationFailed, NotificationKind, NotificationRequested,
+)
 
 from .message import build, rejection_text
 
@@ -37,7 +39,12 @@ NOT_CONNECTED = "slack_not_connected"
 NO_REPLY_URL = "no_response_url"
 # Slack's clock and ours differ a little: look for an earlier post from a bit before we started.
 SEARCH_MARGIN = timedelta(seconds=5)
-REPLY_KINDS = (NotificationKind.ESCALATION, NotificationKind.REOPENED, NotificationKind.SNOOZE_EXPIRED)
+REPLY_KINDS = (NotificationKind.ESCALATION, NotificationKind.REOPENED, NotificationKind.SNOOZE_EXPIRED,
+               NotificationKind.SEVERITY_RAISED)
+# Thread replies also shown in the channel: an escalation, and a severity raised by the bump (issue 10.3).
+BROADCAST_KINDS = (NotificationKind.ESCALATION, NotificationKind.SEVERITY_RAISED)
+# Thread replies that also change the group's message (its state, or its severity).
+REPLY_AND_REWRITE_KINDS = (NotificationKind.REOPENED, NotificationKind.SNOOZE_EXPIRED, NotificationKind.SEVERITY_RAISED)
 TOP_LEVEL = NotificationKind.NEW_GROUP.value  # the metadata kind of a group's own message
 
 
@@ -167,7 +174,7 @@ def lane_of(request: NotificationRequested, original: GroupMessage | None) -> La
 
 def rewrites_message(request: NotificationRequested, lane: Lane) -> bool:
     """Does the group's message change? Rewrites do; so do a reopen and a snooze expiry (state)."""
-    return lane == Lane.REWRITE or request.kind in (NotificationKind.REOPENED, NotificationKind.SNOOZE_EXPIRED)
+    return lane == Lane.REWRITE or request.kind in REPLY_AND_REWRITE_KINDS
 
 
 def priority(pending: Pending) -> int:
@@ -182,7 +189,11 @@ def priority(pending: Pending) -> int:
 
 
 def original_of(request: NotificationRequested, originals: dict[UUID, GroupMessage]) -> GroupMessage | None:
-    return originals.get(request.group.group_id) if needs_original(request) else None
+    """The group's message a request edits or replies under, if it is in the request's own channel. A
+    group routed to several channels (a rule's `continue`, a re-route) gets a message in each, of which
+    only the first is recorded: in another channel a new-group request is posted, not made a rewrite."""
+    original = originals.get(request.group.group_id) if needs_original(request) else None
+    return original if original is not None and original.channel == request.channel else None
 
 
 def plan_post(request: NotificationRequested, workspace_id: str, original: GroupMessage | None) -> SlackCall:
@@ -193,7 +204,7 @@ def plan_post(request: NotificationRequested, workspace_id: str, original: Group
     threaded = original is not None and request.kind in REPLY_KINDS and request.group_channel is None
     thread = original.ts if threaded and original is not None else None
     return SlackCall("chat.postMessage", original.channel if thread and original else request.channel, text, blocks,
-                     thread_ts=thread, broadcast=thread is not None and request.kind == NotificationKind.ESCALATION,
+                     thread_ts=thread, broadcast=thread is not None and request.kind in BROADCAST_KINDS,
                      group_id=request.group.group_id, kind=request.kind.value)
 
 
@@ -244,8 +255,11 @@ def settled(outcome: Outcome, original: GroupMessage | None) -> Outcome:
 
 
 def posted_original(pending: Pending) -> GroupMessage | None:
-    """The group's original message, if this request just posted it."""
+    """The group's original message, if this request just posted it. A first message on a route the group
+    gained when its severity was raised is not: the group has its original elsewhere (replies go there)."""
     outcome = pending.outcome
+    if pending.request.reason == ADDED_ROUTE_REASON:
+        return None
     if outcome and outcome.ok and outcome.ts and pending.lane == Lane.FIRST:
         return GroupMessage(pending.request.channel, outcome.ts)
     return None

@@ -187,9 +187,9 @@ def group_message(request: NotificationRequested, workspace_id: str) -> tuple[st
     what, links, and the buttons of the state (none once resolved)."""
     group, status = request.group, status_of(request)
     severity = Severity(group.severity)
-    mention = request.mention_here and status == GroupStatus.OPEN and not group.is_test
+    mention = mentions(request, status == GroupStatus.OPEN and not group.is_test)
     prefix = "" if status == GroupStatus.OPEN else f"{status.value.capitalize()}: "
-    text = f"{'<!here> ' if mention else ''}{prefix}{summary_line(group)}"
+    text = f"{mention}{prefix}{summary_line(group)}"
     test = f"{TEST_LABEL} " if group.is_test else ""
     title = _clip(group.title, 500)
     shown = f"~{escape(title)}~" if status == GroupStatus.RESOLVED else f"*{escape(title)}*"
@@ -197,7 +197,7 @@ def group_message(request: NotificationRequested, workspace_id: str) -> tuple[st
     blocks: Blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": _clip(f"{test}{severity.upper()} · {group.title}", 150),
                                     "emoji": True}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} {'<!here> ' if mention else ''}{test}{shown}"},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} {mention}{test}{shown}"},
          "fields": group_fields(request)},
     ]
     if group.description and status != GroupStatus.RESOLVED:
@@ -206,7 +206,44 @@ def group_message(request: NotificationRequested, workspace_id: str) -> tuple[st
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "  ·  ".join(links)}]})
     if (buttons := actions(workspace_id, group, status)) is not None:
         blocks.append(buttons)
+    if (quick := quick_actions(request)) is not None:
+        blocks.append(quick)
     return text, blocks
+
+
+_USERGROUP = re.compile(r"S[A-Z0-9]{2,20}")
+MAX_BUTTON_URL = 3000  # Slack's limit for a button's url
+MAX_LINK_BUTTONS = 5
+
+
+def mentions(request: NotificationRequested, allowed: bool) -> str:
+    """"<!here> " and/or the rule's user group ("<!subteam^S…> ") when the request mentions and `allowed`."""
+    if not allowed:
+        return ""
+    group = request.mention_usergroup
+    usergroup = f"<!subteam^{group}> " if group and _USERGROUP.fullmatch(group) else ""
+    return ("<!here> " if request.mention_here else "") + usergroup
+
+
+def quick_actions(request: NotificationRequested) -> dict[str, Any] | None:
+    """The rule's quick actions as URL buttons (their URLs filled from the group by the router);
+    a URL that is not a plain http(s) URL is left out."""
+    buttons = [{"type": "button", "action_id": f"signalcraft.link.{n}", "url": b.url,
+                "text": {"type": "plain_text", "text": _clip(b.label, 75), "emoji": True}}
+               for n, b in enumerate(request.link_buttons[:MAX_LINK_BUTTONS]) if _button_url(b.url)]
+    if not buttons:
+        return None
+    return {"type": "actions", "block_id": f"signalcraft.links.{request.group.group_id}", "elements": buttons}
+
+
+def _button_url(url: str) -> bool:
+    if len(url) > MAX_BUTTON_URL or any(c.isspace() or not c.isprintable() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 _ESCALATION_TARGET = re.compile(r"<@[UW][A-Z0-9]{2,20}>|<!subteam\^S[A-Z0-9]{2,20}>|#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{2,20}")
@@ -244,7 +281,7 @@ def reopened_message(request: NotificationRequested) -> tuple[str, Blocks]:
     """The thread reply of a reopen: which flap; no @here once it flaps (or for a test)."""
     group = request.group
     flaps = request.flap_count or group.reopen_count or 1
-    mention = "<!here> " if request.mention_here and not group.flapping and not group.is_test else ""
+    mention = mentions(request, not group.flapping and not group.is_test)
     damped = " — flapping: no more @here or escalation until it settles" if group.flapping else ""
     line = f":repeat: {mention}*Reopened*, flap {flaps}{damped} · {escape(_clip(group.title, 500))}"
     return f"{mention}Reopened, flap {flaps}: {summary_line(group)}", [
@@ -255,10 +292,23 @@ def snooze_expired_message(request: NotificationRequested) -> tuple[str, Blocks]
     """The thread reply when a snooze ends on a group that kept firing meanwhile."""
     group = request.group
     fired = request.fired_during_snooze or 0
-    mention = "<!here> " if request.mention_here and not group.is_test else ""
+    mention = mentions(request, not group.is_test)
     line = (f":alarm_clock: {mention}*Snooze ended*: fired {fired}× while snoozed · "
             f"{escape(_clip(group.title, 500))}")
     return f"{mention}Snooze ended, fired {fired}× meanwhile: {summary_line(group)}", [
+        {"type": "section", "text": {"type": "mrkdwn", "text": line}}]
+
+
+def severity_raised_message(request: NotificationRequested) -> tuple[str, Blocks]:
+    """The thread reply (broadcast to the channel) when the severity bump raised the group: to what,
+    and why (`reason`, e.g. "12 alerts within 5m in prod"); @here when it reaches high or critical."""
+    group = request.group
+    severity = Severity(group.severity)
+    mention = "<!here> " if request.mention_here and not group.is_test else ""
+    why = f": {escape(_clip(request.reason, 300))}" if request.reason else ""
+    line = (f":arrow_double_up: {mention}*Severity raised to {severity.value}*{why} · "
+            f"{escape(_clip(group.title, 500))}")
+    return f"{mention}Severity raised to {severity.value}{why}: {summary_line(group)}", [
         {"type": "section", "text": {"type": "mrkdwn", "text": line}}]
 
 
@@ -278,4 +328,6 @@ def build(request: NotificationRequested, workspace_id: str) -> tuple[str, Block
         return reopened_message(request)
     if request.kind == NotificationKind.SNOOZE_EXPIRED:
         return snooze_expired_message(request)
+    if request.kind == NotificationKind.SEVERITY_RAISED:
+        return severity_raised_message(request)
     return group_message(request, workspace_id)
