@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any, Optional
 
 import httpx
 import typer
+import yaml
 
 from signalcraft_runtime.crypto import SecretBox
 from signalcraft_schemas.durations import InvalidDuration, parse_duration
+
+from .domain.alertmanager_import import InvalidConfig, read_receivers, translate
+from .domain.rule_test import render_text
 
 DURATION_HELP = "a duration: 90s, 15m, 4h, 1d or ISO 8601 (PT15M); wins over the minutes option"
 
@@ -32,9 +37,10 @@ app.add_typer(rule_app, name="rule")
 
 
 def _client() -> httpx.Client:
-    token = os.environ.get("SIGNALCRAFT_ADMIN_TOKEN", "")
+    # SIGNALCRAFT_TOKEN: an API token (sc_…) acting with its role; else the admin token (the super-user).
+    token = os.environ.get("SIGNALCRAFT_TOKEN") or os.environ.get("SIGNALCRAFT_ADMIN_TOKEN", "")
     if not token:
-        raise typer.BadParameter("set SIGNALCRAFT_ADMIN_TOKEN (make run prints it)")
+        raise typer.BadParameter("set SIGNALCRAFT_ADMIN_TOKEN (make run prints it) or SIGNALCRAFT_TOKEN")
     return httpx.Client(base_url=os.environ.get("SIGNALCRAFT_API_URL", "http://127.0.0.1:8000"),
                         headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
@@ -136,15 +142,72 @@ def rule_add(workspace: str = typer.Option(...), name: str = typer.Option(...), 
              position: int = 100, env: list[str] = typer.Option([], help="environment (repeatable)"),
              min_severity: Optional[str] = None, project: list[str] = typer.Option([]),
              tag: list[str] = typer.Option([], help="key=value (repeatable)"), source: list[str] = typer.Option([]),
+             tag_exists: list[str] = typer.Option([], help="a tag key that must be present (repeatable)"),
+             matcher: list[str] = typer.Option([], help='Alertmanager-style, e.g. \'severity=~"high|critical"\' '
+                                                         "or 'team!=db' (repeatable; regexes are anchored)"),
+             continue_: bool = typer.Option(False, "--continue", help="after a match, later rules route it too"),
+             mention: str = typer.Option("here_for_high", help="none | here_for_high | usergroup:<S...>"),
+             quick_action: list[str] = typer.Option([], help="LABEL=URL_TEMPLATE, e.g. "
+                                                     "'Dashboard=https://grafana/d/x?var-svc={project}' (repeatable)"),
              runbook_url: Optional[str] = None, escalate_after_minutes: Optional[int] = None,
              escalate_after: Optional[str] = typer.Option(None, help=DURATION_HELP)) -> None:
     """Example: signalcraft rule add --workspace demo --name prod-high --env prod --min-severity high --channel '#oncall'"""
     _show(_call("POST", "/api/routing-rules", json={
         "workspace_id": workspace, "name": name, "channel": channel, "position": position,
         "conditions": {"environments": env, "min_severity": min_severity, "projects": project,
-                       "tags": _options(tag), "sources": source},
+                       "tags": _options(tag), "sources": source, "tag_keys": tag_exists, "matchers": matcher},
         "runbook_url": runbook_url, "escalate_after_minutes": escalate_after_minutes,
-        "escalate_after": _duration(escalate_after)}))
+        "escalate_after": _duration(escalate_after), "continue": continue_, "mention": mention,
+        "quick_actions": [{"label": label, "url_template": url} for label, url in _options(quick_action).items()]}))
+
+
+@rule_app.command("test")
+def rule_test(workspace: str = typer.Option(...),
+              file: Path = typer.Option(..., exists=True, dir_okay=False, help="a JSON alert (or raw payload)"),
+              provider: Optional[str] = typer.Option(None, help="the file is this provider's raw payload"),
+              as_json: bool = typer.Option(False, "--json", help="print the API's answer as JSON")) -> None:
+    """Which rules take the alert, in order, and for each rule that does not, the first failed condition.
+    Example: signalcraft rule test --workspace demo --file alert.json --provider sentry"""
+    sample = json.loads(file.read_text())
+    body = ({"workspace_id": workspace, "provider": provider, "payload": sample} if provider
+            else {"workspace_id": workspace, "alert": sample})
+    result = _call("POST", "/api/routing-rules/test", json=body)
+    if as_json:
+        _show(result)
+    else:
+        typer.echo("\n".join(render_text(result)))
+
+
+@rule_app.command("import")
+def rule_import(config: Path = typer.Argument(..., exists=True, dir_okay=False, help="alertmanager.yml"),
+                workspace: str = typer.Option(...),
+                receivers: Path = typer.Option(..., exists=True, dir_okay=False,
+                                               help="YAML mapping receiver names to channels"),
+                position: int = typer.Option(1000, help="the first imported rule's position (then +10 each)"),
+                dry_run: bool = typer.Option(False, "--dry-run", help="print the rules, create nothing")) -> None:
+    """Turn an Alertmanager route tree into ordered routing rules, and say what could not be translated.
+    Example: signalcraft rule import alertmanager.yml --workspace demo --receivers receivers.yml --dry-run"""
+    try:
+        plan = translate(_yaml(config), read_receivers(_yaml(receivers)), workspace, first_position=position)
+    except InvalidConfig as exc:
+        raise typer.BadParameter(str(exc)) from None
+    for rule in plan.rules:
+        body = rule.body
+        created = None if dry_run else _call("POST", "/api/routing-rules", json=body)
+        flags = " continue" if body["continue"] else ""
+        typer.echo(f"{'would create' if dry_run else 'created ' + created['rule_id']}: {body['position']} "
+                   f"{body['channel']}{flags} <- {', '.join(body['conditions']['matchers']) or '(every alert)'}"
+                   f"  [{rule.path} -> {rule.receiver}]")
+    if plan.untranslated:
+        typer.echo("not translated:")
+        typer.echo("\n".join(f"  - {line}" for line in plan.untranslated))
+
+
+def _yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise typer.BadParameter(f"{path}: not valid YAML: {exc}") from None
 
 
 @rule_app.command("list")
@@ -281,5 +344,142 @@ def schedule_show(schedule_id: str, next_: int = typer.Option(5, "--next", help=
         typer.echo(f"  {handoff['local']}  -> {handoff['user'] or 'nobody'}{tag}")
 
 
+# --- members and API tokens (issue 11.1) --------------------------------------------------------
+
+member_app = typer.Typer(help="Workspace members and their roles (owner, admin, member)", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (sc_…): shown once, scoped to one workspace and a role", no_args_is_help=True)
+app.add_typer(member_app, name="member")
+app.add_typer(token_app, name="token")
+ROLES = ("owner", "admin", "member")
+
+
+def _role(value: str) -> str:
+    if value not in ROLES:
+        raise typer.BadParameter(f"--role is one of {', '.join(ROLES)}")
+    return value
+
+
+@member_app.command("add")
+def member_add(workspace: str = typer.Option(...), email: str = typer.Option(...),
+               role: str = typer.Option("member", help="owner, admin or member"), name: Optional[str] = None,
+               oidc_subject: Optional[str] = typer.Option(None, help="the `sub` of the user's OIDC tokens"),
+               slack_team: Optional[str] = typer.Option(None, help="Slack team id (T…) of --slack-user"),
+               slack_user: Optional[str] = typer.Option(None, help="Slack user id (U…): their clicks act as them")) -> None:
+    """Adds the user (or changes their role). Example: signalcraft member add --workspace demo --email ann@example.com --role admin"""
+    _show(_call("POST", f"/api/workspaces/{workspace}/members", json={
+        "email": email, "role": _role(role), "name": name, "oidc_subject": oidc_subject,
+        "slack_team_id": slack_team, "slack_user_id": slack_user}))
+
+
+@member_app.command("list")
+def member_list(workspace: str = typer.Option(...)) -> None:
+    _show(_call("GET", f"/api/workspaces/{workspace}/members"))
+
+
+@member_app.command("remove")
+def member_remove(user_id: str, workspace: str = typer.Option(...)) -> None:
+    _call("DELETE", f"/api/workspaces/{workspace}/members/{user_id}")
+    typer.echo(f"removed {user_id} from {workspace}")
+
+
+@token_app.command("create")
+def token_create(workspace: str = typer.Option(...), role: str = typer.Option("member", help="owner, admin or member"),
+                 name: str = typer.Option(...), expires: Optional[str] = typer.Option(None, help="e.g. 30d, 12h; never when omitted"),
+                 user: Optional[str] = typer.Option(None, help="a member's user id: a personal token acting as them")) -> None:
+    """Prints the token once (only its hash is stored). Example: signalcraft token create --workspace demo --role member --name ci --expires 30d"""
+    _show(_call("POST", "/api/tokens", json={"workspace_id": workspace, "role": _role(role), "name": name,
+                                             "expires": expires, "user_id": user}))
+
+
+@token_app.command("list")
+def token_list(workspace: Optional[str] = typer.Option(None)) -> None:
+    _show(_call("GET", "/api/tokens", params={"workspace_id": workspace} if workspace else None))
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    _call("DELETE", f"/api/tokens/{token_id}")
+    typer.echo(f"revoked {token_id}")
+
+
 def main() -> None:
     app()
+
+
+# --- integrations' lifecycle, Slack install, read-model rebuild (issue 11.3, 11.6) ----------------
+
+admin_app = typer.Typer(help="Operations: rebuild the read models", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+
+
+@integration_app.command("disable")
+def integration_disable(integration_id: str) -> None:
+    """Its webhooks are answered 404 "disabled" (and counted) until it is enabled again."""
+    _show(_call("PATCH", f"/api/integrations/{integration_id}", json={"enabled": False}))
+
+
+@integration_app.command("enable")
+def integration_enable(integration_id: str) -> None:
+    _show(_call("PATCH", f"/api/integrations/{integration_id}", json={"enabled": True}))
+
+
+@integration_app.command("delete")
+def integration_delete(integration_id: str) -> None:
+    """Its webhooks are answered 410 Gone from then on."""
+    _call("DELETE", f"/api/integrations/{integration_id}")
+    typer.echo(f"deleted {integration_id}")
+
+
+@integration_app.command("rotate")
+def integration_rotate(integration_id: str,
+                       grace: Optional[str] = typer.Option(None, help="how long the old secret still works; "
+                                                           "default 24 h (" + DURATION_HELP.split(";")[0] + ")"),
+                       revoke_old_now: bool = typer.Option(False, help="refuse the old secret at once"),
+                       secret: Optional[str] = typer.Option(None, envvar="SIGNALCRAFT_NEW_SECRET",
+                                                            help="the provider's own new secret; else generated")) -> None:
+    """A new secret, shown once: configure it on the provider's side before the grace period ends."""
+    body: dict[str, Any] = {"grace": _duration(grace), "revoke_old_now": revoke_old_now, "secret": secret}
+    _show(_call("POST", f"/api/integrations/{integration_id}/rotate-secret",
+                json={k: v for k, v in body.items() if v is not None}))
+
+
+@integration_app.command("test")
+def integration_test(integration_id: str, wait: float = typer.Option(20.0, help="seconds to follow it")) -> None:
+    """Send the provider's test notification through the real pipeline and show where it went."""
+    _show(_call("POST", f"/api/integrations/{integration_id}/test", params={"wait": wait}))
+
+
+@slack_app.command("install")
+def slack_install(workspace: str = typer.Option(...)) -> None:
+    """The "Add to Slack" URL (OAuth v2) for this workspace: open it in a browser within 10 minutes."""
+    link = _call("GET", "/api/slack/install", params={"workspace_id": workspace})
+    typer.echo(link["authorize_url"])
+
+
+@slack_app.command("status")
+def slack_status(workspace: str = typer.Option(...)) -> None:
+    _show(_call("GET", "/api/slack/status", params={"workspace_id": workspace}))
+
+
+@slack_app.command("disconnect")
+def slack_disconnect(workspace: str = typer.Option(...)) -> None:
+    _show(_call("DELETE", "/api/slack", params={"workspace_id": workspace}))
+
+
+@admin_app.command("rebuild-read-models")
+def admin_rebuild_read_models(wait: bool = typer.Option(True, help="wait until the row counts stop changing"),
+                              settle_s: float = typer.Option(5.0, help="unchanged for this long = caught up")) -> None:
+    """Drop query-api's projections (not the configuration) and replay every topic from offset 0."""
+    import time
+
+    _show(_call("POST", "/api/admin/rebuild-read-models"))
+    last, stable_since = None, time.monotonic()
+    while wait:
+        rows = _call("GET", "/api/admin/read-models")["rows"]
+        if rows != last:
+            last, stable_since = rows, time.monotonic()
+        elif time.monotonic() - stable_since >= settle_s:
+            break
+        time.sleep(1.0)
+    if wait:
+        _show({"rows": last})

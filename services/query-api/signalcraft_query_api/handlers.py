@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from signalcraft_policies.routing import routes
 from signalcraft_runtime.clock import utcnow
 from signalcraft_runtime.crypto import SecretBox
 from signalcraft_runtime.logs import get_logger
@@ -33,6 +34,7 @@ from signalcraft_schemas.events import (
     GroupSnoozed, GroupUnacknowledged, GroupUnsnoozed, GroupUpdated, MessageDeadLettered, NotificationDelivered,
     NotificationFailed, NotificationRequested, WebhooksThrottled,
 )
+from signalcraft_schemas.events import GroupNoteAdded, WebhooksRejected
 
 from .domain.commands import CommandRequest, UnknownGroup, group_command
 from .domain.config import (
@@ -40,6 +42,10 @@ from .domain.config import (
     SecretInUse, SlackCredentials, UnknownRule, UnknownWorkspace, WorkspaceSettings, check_integration,
     integration_configured, integration_receipt, rule_deleted, rule_saved, secret_fingerprint, slack_connected,
     workspace_configured,
+)
+from .domain.identity import (
+    Caller, NewMember, TokenRequest, UnknownMember, check_grant, check_personal_token, mint_token, slack_actors,
+    slack_user_of, token_row, token_view, user_row, with_members,
 )
 from .domain.escalation_config import (
     InAnotherWorkspace, PolicyDefinition, ScheduleDefinition, UnknownPolicy, UnknownSchedule, handoffs_answer,
@@ -49,12 +55,36 @@ from .domain.projection import (
     ProjectionBatch, alert_row, command_outcome_row, dead_letter_row, group_route, group_row,
     notification_requested_row, notification_result_row, throttled_activity, timeline_entry, webhook_activity,
 )
-from .domain.read_views import overview
+from .domain.projection import group_change_row, note_row, rejected_row
+from .adapters.slack_auth import token_status
+from .domain.read_views import (
+    HISTORY as SILENCE_HISTORY, AlertPage, DeliveryHealth, GroupDetail, GroupPage, Overview, SlackHealth, alert_page,
+    decode_cursor, delivery_health_view, group_detail_view, group_page, overview,
+)
+from .domain.simulate import answer, dedup_window_of, replay
 from .repository.commands import CommandRows
 from .repository.config import ConfigRepository
 from .repository.escalation import EscalationConfigRows
+from .repository.identity import IdentityRows
 from .repository.projection import ReadModelWriter
-from .repository.read_queries import ReadQueries
+from .repository.read_queries import Filters, ReadQueries
+from .repository.slack_health import SlackTokenRows
+from .repository.simulate import SimulationRows
+from .domain.integration_ops import (
+    SignedWebhook, StoredIntegration, UnknownIntegrationId, integration_deleted, integration_state, integration_view,
+    rotated, signed_test_webhook, trace_of_test_webhook, with_enabled,
+)
+from .domain.retention import RetentionPolicy
+from signalcraft_runtime.unit_of_work import UnitOfWorkFactory
+from .domain.slack_oauth import SlackInstall, SlackOAuthApp, authorize_url, sign_state, state_key, verify_state
+from .repository.integration_ops import IntegrationRows
+from .repository.maintenance import (
+    current_generation, delete_older_than, delete_slack_connection, drop_projections, projection_counts,
+    slack_connection, start_generation,
+)
+from .domain.retention import PROJECTION_GROUP, projection_group
+from signalcraft_runtime.consumer import BatchConsumer
+from signalcraft_schemas.events import SlackDisconnected
 
 log = get_logger(__name__)
 
@@ -75,6 +105,13 @@ async def on_group_event(read_models: ReadModelWriter, batch: ProjectionBatch, e
     if outcome is not None:
         await read_models.record_command_outcome(outcome)
     batch.timeline.append(timeline_entry(env))
+    batch.changes.append(group_change_row(env))
+
+
+async def on_note_added(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
+    """A group event like the others (timeline, outcome, change feed), and the note itself."""
+    await on_group_event(read_models, batch, env)
+    await read_models.insert_note(note_row(env))
 
 
 async def on_command_rejected(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
@@ -115,6 +152,10 @@ async def on_webhooks_throttled(read_models: ReadModelWriter, batch: ProjectionB
     await read_models.add_throttled(throttled_activity(env))
 
 
+async def on_webhooks_rejected(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
+    await read_models.add_rejected(rejected_row(env))
+
+
 PROJECTORS: dict[type[EventData], Projector] = {
     AlertNormalized: on_alert_normalized,
     GroupOpened: on_group_event, GroupUpdated: on_group_event,
@@ -126,6 +167,7 @@ PROJECTORS: dict[type[EventData], Projector] = {
     NotificationDelivered: on_notification_delivered, NotificationFailed: on_notification_failed,
     EscalationArmed: on_escalation, EscalationFired: on_escalation, EscalationCancelled: on_escalation,
     MessageDeadLettered: on_dead_letter, WebhooksThrottled: on_webhooks_throttled,
+    GroupNoteAdded: on_note_added, WebhooksRejected: on_webhooks_rejected,
 }  # any other event on the consumed topics has no read model
 
 
@@ -136,18 +178,109 @@ async def project(uow: UnitOfWork, envelopes: list[Envelope[Any]]) -> None:
     for env in envelopes:
         projector = PROJECTORS.get(type(env.data))
         if projector is not None:
-            await projector(read_models, batch, env)
+            await projector(read_models, batch, await as_members(uow, env))
     await read_models.insert_alerts(batch.alerts)
     await read_models.insert_timeline(batch.timeline)
     await read_models.add_webhook_activity(webhook_activity(batch.alerts))
+    await read_models.insert_group_changes(batch.changes)
+
+
+async def as_members(uow: UnitOfWork, env: Envelope[Any]) -> Envelope[Any]:
+    """Slack clicks come as "slack:<team>/<user>" (ingest cannot know our users): where that Slack
+    user is linked to a member, the read models name the member ("user:<id>") instead."""
+    actors = slack_actors(env.data)
+    if not actors:
+        return env
+    rows = IdentityRows(uow.connection)
+    linked = {actor: user_id for actor in actors
+              if (user_id := await rows.user_by_slack(*slack_user_of(actor))) is not None}  # type: ignore[misc]
+    return env.model_copy(update={"data": with_members(env.data, linked)}) if linked else env
 
 
 # --- reads that need more than a query -------------------------------------------------------
 
 
-async def dashboard_overview(queries: ReadQueries, workspace_id: str, window_hours: int) -> dict[str, Any]:
-    counts = await queries.overview_counts(workspace_id, since=utcnow() - timedelta(hours=window_hours))
-    return overview(counts, window_hours)
+async def dashboard_overview(queries: ReadQueries, workspace_id: str, window_hours: int) -> Overview:
+    now = utcnow()
+    since = now - timedelta(hours=window_hours)
+    return overview(await queries.overview_counts(workspace_id, since=since), window_hours, since, now)
+
+
+async def alerts_page(queries: ReadQueries, workspace_id: str, filters: Filters, limit: int, cursor: str | None,
+                      before: datetime | None) -> AlertPage:
+    after = decode_cursor(cursor, (datetime, uuid.UUID)) if cursor else None
+    return alert_page(await queries.alerts(workspace_id, filters, limit, after, before), limit)
+
+
+SORT_KINDS: dict[str, type] = {"last_seen": datetime, "count": int, "severity": int}  # a groups cursor's key
+
+
+async def groups_page(queries: ReadQueries, workspace_id: str, filters: Filters, limit: int, sort: str,
+                      cursor: str | None, before: datetime | None, unassigned: bool) -> GroupPage:
+    after = decode_cursor(cursor, (SORT_KINDS[sort], uuid.UUID)) if cursor else None
+    rows = await queries.groups(workspace_id, filters, limit, sort, after, before, unassigned)
+    by_status, unassigned_count = await queries.group_totals(workspace_id, filters, unassigned)
+    return group_page(rows, limit, by_status, unassigned_count, sort)
+
+
+async def group_detail(queries: ReadQueries, group_id: uuid.UUID, workspace_id: str | None,
+                       alerts_limit: int) -> GroupDetail | None:
+    group = await queries.group(group_id, workspace_id)
+    if group is None:
+        return None
+    return group_detail_view(group, await queries.group_detail(group, alerts_limit))
+
+
+async def delivery_health(queries: ReadQueries, workspace_id: str, limit: int) -> DeliveryHealth:
+    now = utcnow()
+    return delivery_health_view(await queries.delivery_health(workspace_id, limit, now - SILENCE_HISTORY), now)
+
+
+# --- the Slack token's validity (auth.test), when saved and periodically ---------------------
+
+
+async def check_slack_token(service: Service, workspace_id: str) -> SlackHealth | None:
+    async with service.engine.connect() as conn:
+        found = await SlackTokenRows(conn).connection(workspace_id)
+    if found is None:
+        return None
+    status, now = await _auth_test(service, found["bot_token_encrypted"]), utcnow()
+    async with service.engine.begin() as conn:
+        await SlackTokenRows(conn).record(workspace_id, found["bot_token_encrypted"], status, now)
+    return SlackHealth(connected=True, team_id=found["team_id"], token_status=status, token_checked_at=now)
+
+
+async def check_due_slack_tokens(service: Service, every_s: float, limit: int = 20) -> int:
+    """A drain step: tokens never checked, re-saved, or last checked over `every_s` ago. Returns how many."""
+    now = utcnow()
+    if service.secrets is None:
+        return 0  # no key, no stored tokens to read (the config API refuses to store them too)
+    async with service.engine.connect() as conn:
+        due = await SlackTokenRows(conn).due(now - timedelta(seconds=every_s), limit)
+    for workspace_id, sealed in due:
+        status = await _auth_test(service, sealed)
+        async with service.engine.begin() as conn:
+            await SlackTokenRows(conn).record(workspace_id, sealed, status, utcnow())
+    return len(due)
+
+
+async def _auth_test(service: Service, sealed_token: str) -> str:
+    return await token_status(_secret_box(service).decrypt(sealed_token), service.settings.slack_base_url)  # type: ignore[attr-defined]
+
+
+async def simulate_routing(rows: SimulationRows, workspace_id: str, proposed: list[RuleDefinition], since: datetime,
+                           until: datetime) -> dict[str, Any]:
+    """What-if: the stored firing alerts of [since, until) through the proposed rules, next to what was sent."""
+    workspace = await rows.workspace(workspace_id)
+    if workspace is None:
+        raise UnknownWorkspace(f"no workspace {workspace_id!r}")
+    rules = [rule_saved(f"proposed-{n}", rule).event for n, rule in enumerate(proposed, start=1)]
+    window = dedup_window_of(workspace)
+    simulated = replay(await rows.firing_alerts(workspace_id, since, until), rules, workspace["default_channel"],
+                       window, routes)
+    actual = await rows.first_notifications(workspace_id, since, until)
+    return answer(simulated, actual, since=since, until=until, dedup_window=window,
+                  default_channel=workspace["default_channel"])
 
 
 # --- commands on a group ---------------------------------------------------------------------
@@ -306,6 +439,60 @@ async def _published(service: Service, result: dict[str, Any]) -> dict[str, Any]
     return result
 
 
+# --- identity: members and API tokens (issue 11.1) -------------------------------------------
+
+
+async def add_member(service: Service, caller: Caller, workspace_id: str, member: NewMember) -> dict[str, Any]:
+    """Adds (or changes the role of) the user with this e-mail; links its OIDC subject and Slack user."""
+    check_grant(caller, workspace_id, member.role)
+    now = utcnow()
+    async with service.uow() as uow:
+        await _require_workspace(ConfigRepository(uow.connection), workspace_id)
+        rows = IdentityRows(uow.connection)
+        user = await rows.save_user(user_row(member, f"u-{secrets.token_hex(6)}", now))
+        await rows.save_membership(workspace_id, user["user_id"], member.role, now)
+        added = await rows.member(workspace_id, user["user_id"])
+        await uow.commit()
+    return added  # type: ignore[return-value]
+
+
+async def remove_member(service: Service, workspace_id: str, user_id: str) -> None:
+    """The membership goes; the user's personal tokens in this workspace stop working with it."""
+    now = utcnow()
+    async with service.uow() as uow:
+        rows = IdentityRows(uow.connection)
+        if not await rows.remove_membership(workspace_id, user_id):
+            raise UnknownMember(f"{user_id!r} is not a member of {workspace_id}")
+        await rows.revoke_personal_tokens(workspace_id, user_id, now)
+        await uow.commit()
+
+
+async def create_token(service: Service, caller: Caller, request: TokenRequest) -> dict[str, Any]:
+    """The token itself is in this answer only; afterwards only its hash is stored."""
+    check_grant(caller, request.workspace_id, request.role)
+    now = utcnow()
+    async with service.uow() as uow:
+        await _require_workspace(ConfigRepository(uow.connection), request.workspace_id)
+        rows = IdentityRows(uow.connection)
+        member = await rows.member(request.workspace_id, request.user_id) if request.user_id else None
+        check_personal_token(request, member["role"] if member else None)
+        issued = mint_token(secrets.token_bytes(6), secrets.token_urlsafe(32))
+        row = token_row(issued, request, caller, now)
+        await rows.insert_token(row)
+        await uow.commit()
+    return token_view(row) | {"token": issued.token}
+
+
+async def revoke_token(service: Service, token_id: str) -> None:
+    """Idempotent: revoking a revoked token changes nothing."""
+    async with service.uow() as uow:
+        rows = IdentityRows(uow.connection)
+        if await rows.token(token_id) is None:
+            raise UnknownMember(f"no token {token_id!r}")
+        await rows.revoke_token(token_id, utcnow())
+        await uow.commit()
+
+
 # --- escalation policies and on-call schedules (issue 10.1, 10.2) -----------------------------
 
 
@@ -375,3 +562,181 @@ async def upcoming_handoffs(rows: EscalationConfigRows, schedule_id: str, after:
     if (stored := await rows.schedule(schedule_id)) is None:
         raise UnknownSchedule("no such schedule")
     return handoffs_answer(stored, after, count)
+
+
+
+# --- integrations: enable, disable, rotate the secret, delete, test (issue 11.3) ------------------
+
+
+async def _stored_integration(rows: IntegrationRows, integration_id: str, lock: bool = False) -> StoredIntegration:
+    stored = await rows.get(integration_id, lock=lock)
+    if stored is None:
+        raise UnknownIntegrationId("no such integration")
+    return stored
+
+
+async def set_integration_enabled(service: Service, integration_id: str, enabled: bool) -> dict[str, Any]:
+    """Disabled: ingest answers its webhooks 404 with the reason; enabled again: accepted again."""
+    now = utcnow()
+    async with service.uow() as uow:
+        rows = IntegrationRows(uow.connection)
+        stored = with_enabled(await _stored_integration(rows, integration_id, lock=True), enabled)
+        await rows.set_enabled(integration_id, enabled)
+        await _commit(uow, integration_state(stored, now), now)
+    return await _published(service, integration_view(stored, now))
+
+
+async def rotate_integration_secret(service: Service, integration_id: str, grace: timedelta,
+                                    new_secret: str | None = None) -> dict[str, Any]:
+    """A new secret, shown once; the old one is still accepted for `grace` (0: refused at once)."""
+    now, secret = utcnow(), new_secret or secrets.token_urlsafe(32)
+    async with service.uow() as uow:
+        rows = IntegrationRows(uow.connection)
+        current = await _stored_integration(rows, integration_id, lock=True)
+        stored = rotated(current, _secret_box(service).encrypt(secret), now, grace)
+        if not await rows.rotate(stored, secret_fingerprint(_fingerprint_key(service), stored.provider, secret)):
+            raise SecretInUse(f"another integration already uses this secret; a {stored.provider} secret must be "
+                              "unique (omit it to have one generated)")
+        await _commit(uow, integration_state(stored, now), now)
+    return await _published(service, integration_view(stored, now) | {"secret": secret})
+
+
+async def delete_integration(service: Service, integration_id: str) -> None:
+    """Gone from the API; ingest answers its webhooks 410 (the tombstone on the config topic)."""
+    now = utcnow()
+    async with service.uow() as uow:
+        rows = IntegrationRows(uow.connection)
+        stored = await _stored_integration(rows, integration_id, lock=True)
+        await rows.delete(integration_id)
+        await _commit(uow, integration_deleted(stored, now), now)
+    await _published(service, {"integration_id": integration_id, "deleted": True})
+
+
+async def expire_secret_rotations(service: Service) -> int:
+    """Drain-loop step: integrations whose previous secret's grace is over are republished without it
+    (ingest already refuses it by then; this takes its ciphertext off the config topic)."""
+    now = utcnow()
+    async with service.uow() as uow:
+        rows = IntegrationRows(uow.connection)
+        expired = await rows.expired_rotations(now)
+        for integration_id in expired:
+            await rows.forget_rotation(integration_id)
+            if (stored := await rows.get(integration_id)) is not None:
+                change = integration_state(stored, now)
+                uow.emit(Envelope.wrap(change.event, workspace_id=change.workspace_id, key=change.key,
+                                       correlation_id=f"admin:{uuid.uuid4()}", occurred_at=now))
+        await uow.commit()
+    return len(expired)
+
+
+TEST_TRACE_POLL_S = 0.25
+
+
+async def send_test_webhook(service: Service, integration_id: str,
+                            post: Callable[[SignedWebhook], Awaitable[dict[str, Any]]], wait_s: float) -> dict[str, Any]:
+    """The provider's test notification, signed with the integration's secret, posted to ingest; then
+    where it went, as far as it got within `wait_s` (ingest, group, route, Slack message or failure)."""
+    async with service.engine.connect() as conn:
+        stored = await _stored_integration(IntegrationRows(conn), integration_id)
+    secret = _secret_box(service).decrypt(stored.secret_encrypted)
+    delivery = await post(signed_test_webhook(stored.provider, integration_id, secret, stored.options, utcnow()))
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        async with service.engine.connect() as conn:
+            trace = await _trace(IntegrationRows(conn), stored.workspace_id, delivery)
+        if trace["complete"] or asyncio.get_running_loop().time() >= deadline:
+            return trace
+        await asyncio.sleep(TEST_TRACE_POLL_S)
+
+
+async def _trace(rows: IntegrationRows, workspace_id: str, delivery: dict[str, Any]) -> dict[str, Any]:
+    delivery_id = delivery.get("delivery_id")
+    alert = await rows.alert_of_delivery(delivery_id) if delivery_id else None
+    group = await rows.group_of(workspace_id, alert["group_key"]) if alert else None
+    notifications = await rows.notifications_of(group["group_id"]) if group else []
+    return trace_of_test_webhook(delivery, alert, group, notifications)
+
+
+# --- Slack OAuth v2 install, status, disconnect (issue 11.3) ---------------------------------------
+
+
+async def slack_install_link(service: Service, app: SlackOAuthApp, workspace_id: str) -> dict[str, Any]:
+    app.check()
+    async with service.engine.connect() as conn:
+        await _require_workspace(ConfigRepository(conn), workspace_id)
+    state = sign_state(state_key(service.settings.secret_key), workspace_id, utcnow(), secrets.token_urlsafe(12))
+    return {"workspace_id": workspace_id, "authorize_url": authorize_url(app, state), "state": state}
+
+
+async def complete_slack_install(service: Service, app: SlackOAuthApp, code: str, state: str,
+                                 exchange: Callable[[str], Awaitable[SlackInstall]]) -> dict[str, Any]:
+    """The callback: the state proves which workspace asked; the code becomes a bot token (stored
+    encrypted, published like a pasted one) with the app's signing secret for its button clicks."""
+    workspace_id = verify_state(state_key(service.settings.secret_key), state, utcnow())
+    install = await exchange(code)
+    await connect_slack(service, SlackCredentials(workspace_id=workspace_id, bot_token=install.bot_token,
+                                                  signing_secret=app.signing_secret, team_id=install.team_id))
+    return {"workspace_id": workspace_id, "connected": True, "team_id": install.team_id,
+            "team_name": install.team_name, "scope": install.scope}
+
+
+async def slack_status(service: Service, workspace_id: str) -> dict[str, Any]:
+    async with service.engine.connect() as conn:
+        if not await ConfigRepository(conn).workspace_exists(workspace_id):
+            raise UnknownWorkspace(f"no workspace {workspace_id!r}")
+        row = await slack_connection(conn, workspace_id)
+    return {"workspace_id": workspace_id, "connected": row is not None,
+            "team_id": row["team_id"] if row else None, "connected_at": row["connected_at"] if row else None}
+
+
+async def disconnect_slack(service: Service, workspace_id: str) -> dict[str, Any]:
+    """The bot token and signing secret are deleted; services stop posting for the workspace."""
+    async with service.uow() as uow:
+        if not await delete_slack_connection(uow.connection, workspace_id):
+            raise UnknownWorkspace(f"workspace {workspace_id!r} has no Slack connection")
+        change = ConfigChange(SlackDisconnected(workspace_id=workspace_id), workspace_id, f"slack:{workspace_id}")
+        await _commit(uow, change, utcnow())
+    return await _published(service, {"workspace_id": workspace_id, "connected": False})
+
+
+# --- read models: rebuild by replay, retention (issue 11.6) -----------------------------------------
+
+
+async def rebuild_read_models(service: Service, consumer: BatchConsumer) -> dict[str, Any]:
+    """The projection consumer stops; in one transaction the projections and the inbox are emptied and
+    a new generation begins; the consumer resumes in that generation's new group, which has no
+    offsets yet and so starts every topic at offset 0: the read models are rebuilt by replay."""
+    answer: dict[str, Any] = {}
+
+    async def empty_and_move() -> None:
+        async with service.uow() as uow:
+            generation = await start_generation(uow.connection, utcnow())
+            answer["tables_emptied"] = await drop_projections(uow.connection)
+            await uow.commit()
+        consumer.group_id = answer["consumer_group"] = projection_group(PROJECTION_GROUP, generation)
+        answer["generation"] = generation
+
+    await service.restart_consuming(empty_and_move)
+    return answer
+
+
+async def use_projection_generation(service: Service, consumer: BatchConsumer) -> None:
+    """Before consuming: the projection consumer joins the group of the current generation."""
+    async with service.engine.connect() as conn:
+        consumer.group_id = projection_group(PROJECTION_GROUP, await current_generation(conn))
+
+
+async def read_model_counts(service: Service) -> dict[str, Any]:
+    async with service.engine.connect() as conn:
+        return {"rows": await projection_counts(conn)}
+
+
+async def apply_retention(uow_factory: UnitOfWorkFactory, policy: RetentionPolicy,
+                          now: Callable[[], datetime] = utcnow) -> int:
+    """Drain-loop step: one batch per kind of rows older than its retention deleted; how many in all."""
+    deleted = 0
+    async with uow_factory() as uow:
+        for kind, before in policy.cutoffs(now()).items():
+            deleted += await delete_older_than(uow.connection, kind, before)
+        await uow.commit()
+    return deleted

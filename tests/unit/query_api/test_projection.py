@@ -69,7 +69,8 @@ def test_a_group_row_is_the_snapshot_and_stamps_acknowledgement_and_resolution()
 
 def test_only_the_first_message_gives_a_group_its_channel_and_runbook():
     first = make_request(kind=NotificationKind.NEW_GROUP, channel="#pay", runbook_url="https://rb/1")
-    assert group_route(first) == {"channel": "#pay", "runbook_url": "https://rb/1"}
+    assert group_route(first) == {"channel": "#pay", "runbook_url": "https://rb/1", "rule_id": "r1",
+                                  "quick_actions": []}
     assert group_route(make_request(kind=NotificationKind.UPDATED, channel="#other")) is None
     assert group_route(make_request(kind=NotificationKind.ESCALATION, channel="#lead")) is None
 

@@ -16,7 +16,8 @@ from pydantic import Field
 
 from .. import handlers
 from ..domain.commands import CommandRequest, InvalidCommand, UnknownGroup, accepted, outcome_answer
-from .auth import require_token
+from ..domain.identity import Caller
+from .auth import current_caller, require_token
 from .request_bodies import RequestBody, StorableTime
 
 router = APIRouter(prefix="/api", tags=["commands"], dependencies=[Depends(require_token)])
@@ -27,12 +28,16 @@ class CommandIn(RequestBody):
     duration: str | int | None = Field(default=None, description='snooze: "90s", "15m", "4h", ISO 8601; a number is minutes')
     until: StorableTime | None = Field(default=None, description="snooze: until this time instead")
     reason: str | None = Field(default=None, max_length=500)
+    assignee: str | None = Field(default=None, max_length=200, description="assign: who (None unassigns)")
+    text: str | None = Field(default=None, max_length=4000, description="notes: the note")
 
 
 @router.post("/alert-groups/{group_id}/{action}", status_code=202)
 async def command_group(group_id: UUID, action: str, request: Request, body: CommandIn | None = None,
-                        wait: bool = False, timeout: float = Query(10.0, gt=0, le=30)) -> JSONResponse:
-    ask = CommandRequest(action=action, **(body or CommandIn()).model_dump())
+                        wait: bool = False, timeout: float = Query(10.0, gt=0, le=30),
+                        caller: Caller = Depends(current_caller)) -> JSONResponse:
+    # A user or token acts as itself; only the admin token names who acts with `by`.
+    ask = CommandRequest(action=action, actor=caller.principal, **(body or CommandIn()).model_dump())
     try:
         command = await handlers.send_group_command(request.app.state.service, group_id, ask)
     except InvalidCommand as exc:

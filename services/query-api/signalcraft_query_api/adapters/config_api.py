@@ -9,19 +9,24 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
-from pydantic import Field, HttpUrl
+from pydantic import Field, HttpUrl, model_validator
 
+from signalcraft_policies.routing import InvalidRule
+from signalcraft_runtime.clock import utcnow
 from signalcraft_runtime.service import Service
 from signalcraft_schemas.durations import DurationSeconds
-from signalcraft_schemas.events import RoutingConditions, SeverityBump
+from signalcraft_schemas import NormalizedAlert
+from signalcraft_schemas.events import QuickAction, RoutingConditions, RoutingRuleSaved, SeverityBump
 
 from .. import handlers
 from ..domain.config import (
     InvalidIntegration, NewIntegration, NotPublished, RuleDefinition, RuleInAnotherWorkspace, SecretInUse,
     SlackCredentials, UnknownProvider, UnknownRule, UnknownWorkspace, WorkspaceSettings, rules_in_order,
 )
+from ..domain.rule_test import RuleTestAnswer, UnreadableSample, explain_alerts, normalize_sample
 from ..repository.config import ConfigRepository
-from .auth import require_token
+from ..domain.identity import Caller
+from .auth import current_caller, require_token
 from .request_bodies import Credential, Position, RequestBody
 
 router = APIRouter(prefix="/api", tags=["config"], dependencies=[Depends(require_token)])
@@ -29,6 +34,7 @@ router = APIRouter(prefix="/api", tags=["config"], dependencies=[Depends(require
 STATUS_OF_ERROR: dict[type[Exception], int] = {
     UnknownProvider: 422, InvalidIntegration: 422, UnknownWorkspace: 404, UnknownRule: 404,
     SecretInUse: 409, RuleInAnotherWorkspace: 409, handlers.SecretKeyMissing: 500,
+    InvalidRule: 422, UnreadableSample: 422,
 }
 # How soon to look again when a committed change is not yet on the config topic.
 NOT_PUBLISHED_RETRY_AFTER_S = 5
@@ -107,8 +113,10 @@ async def update_workspace(workspace_id: str, body: WorkspaceIn, request: Reques
 
 
 @router.get("/workspaces")
-async def list_workspaces(rows: ConfigRepository = Depends(config_rows)) -> list[dict[str, Any]]:
-    return await rows.workspaces()
+async def list_workspaces(rows: ConfigRepository = Depends(config_rows),
+                          caller: Caller = Depends(current_caller)) -> list[dict[str, Any]]:
+    """Every workspace for the admin token; otherwise the caller's own."""
+    return [w for w in await rows.workspaces() if caller.superuser or w["workspace_id"] in caller.roles]
 
 
 class IntegrationIn(RequestBody):
@@ -159,13 +167,22 @@ class RuleIn(RequestBody):
     escalate_after: DurationSeconds | None = Field(default=None, le=7 * 24 * 3600, description="Wins over the minutes")
     enabled: bool = True
     escalation_policy_id: str | None = Field(default=None, description="Wins over escalate_after (issue 10.1)")
+    continue_matching: bool = Field(default=False, alias="continue", description=(
+        "Alertmanager's continue: after this rule matches, later matching rules route the group too"))
+    mention: str = Field(default="here_for_high", description="none | here_for_high | usergroup:<S...>")
+    quick_actions: list[QuickAction] = Field(default_factory=list, max_length=5, description=(
+        "URL buttons: {label, url_template}, the template may use {group_id} {project} {environment} {source} "
+        "{fingerprint} {title} {tag.<key>}"))
+
+    model_config = {"populate_by_name": True}
 
     def definition(self) -> RuleDefinition:
         return RuleDefinition(
             workspace_id=self.workspace_id, name=self.name, position=self.position, conditions=self.conditions,
             channel=self.channel, runbook_url=str(self.runbook_url) if self.runbook_url else None,
             escalate_after_minutes=self.escalate_after_minutes, enabled=self.enabled,
-            escalate_after_seconds=self.escalate_after, escalation_policy_id=self.escalation_policy_id)
+            escalate_after_seconds=self.escalate_after, escalation_policy_id=self.escalation_policy_id,
+            continue_matching=self.continue_matching, mention=self.mention, quick_actions=tuple(self.quick_actions))
 
 
 @router.get("/routing-rules")
@@ -190,3 +207,36 @@ async def delete_rule(rule_id: str, request: Request) -> Response:
     with _http_errors():
         await handlers.delete_rule(_service(request), rule_id)
     return Response(status_code=204)
+
+
+class RuleTestIn(RequestBody):
+    """A sample alert: a NormalizedAlert, or a provider's raw payload (normalized as ingest would)."""
+
+    workspace_id: str
+    alert: NormalizedAlert | None = None
+    provider: str | None = None
+    payload: Any = None
+    headers: dict[str, str] = Field(default_factory=dict, description="The webhook's headers, where the provider "
+                                                                      "reads them (e.g. sentry-hook-resource)")
+    options: dict[str, str] = Field(default_factory=dict, description="The integration's options (default_project...)")
+
+    @model_validator(mode="after")
+    def _one_sample(self) -> "RuleTestIn":
+        if (self.alert is None) == (self.provider is None):
+            raise ValueError("give either `alert` (a NormalizedAlert) or `provider` with its raw `payload`")
+        if self.provider is not None and self.payload is None:
+            raise ValueError("`provider` needs the raw `payload` it sent")
+        return self
+
+
+@router.post("/routing-rules/test")
+async def test_rules(body: RuleTestIn, rows: ConfigRepository = Depends(config_rows)) -> RuleTestAnswer:
+    """Which rules take the sample, in order, and for each rule that does not, the first condition that failed."""
+    with _http_errors():
+        workspace = next((w for w in await rows.workspaces() if w["workspace_id"] == body.workspace_id), None)
+        if workspace is None:
+            raise UnknownWorkspace(f"unknown workspace {body.workspace_id!r}")
+        alerts = [body.alert] if body.alert is not None else normalize_sample(
+            body.provider or "", body.payload, utcnow(), body.workspace_id, body.headers, body.options)
+        rules = [RoutingRuleSaved.model_validate(d) for d in await rows.rule_definitions(body.workspace_id)]
+        return explain_alerts(alerts, rules, workspace["default_channel"])

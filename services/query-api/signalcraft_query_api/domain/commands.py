@@ -43,6 +43,9 @@ class CommandRequest:
     duration: str | int | None = None  # snooze: "90s", "15m", "4h", ISO 8601 "PT4H"; a plain number is minutes
     until: datetime | None = None  # snooze: an absolute end instead
     reason: str | None = None
+    actor: str | None = None  # the authenticated caller ("user:<id>", "token:<id>"); wins over `by`
+    assignee: str | None = None  # assign: who; None unassigns
+    text: str | None = None  # notes: the note
 
 
 def api_actor(by: str | None) -> str:
@@ -50,7 +53,13 @@ def api_actor(by: str | None) -> str:
     return f"api:{name}"
 
 
+# The API's paths of actions whose name reads better as a collection: POST .../notes adds a note.
+ACTION_PATHS = {"notes": GroupAction.NOTE}
+
+
 def action_of(name: str) -> GroupAction:
+    if name in ACTION_PATHS:
+        return ACTION_PATHS[name]
     try:
         return GroupAction(name)
     except ValueError:
@@ -79,8 +88,16 @@ def group_command(group: GroupRef, request: CommandRequest, *, now: datetime, co
     action = action_of(request.action)
     return GroupCommand(
         command_id=command_id, group_id=group.group_id, group_key=group.group_key, action=action,
-        actor=api_actor(request.by), snooze_until=snooze_end(request, now) if action == GroupAction.SNOOZE else None,
-        reason=request.reason)
+        actor=request.actor or api_actor(request.by), snooze_until=snooze_end(request, now) if action == GroupAction.SNOOZE else None,
+        reason=request.reason, assignee=request.assignee if action == GroupAction.ASSIGN else None,
+        note=note_text(request) if action == GroupAction.NOTE else None)
+
+
+def note_text(request: CommandRequest) -> str:
+    text = (request.text or "").strip()
+    if not text:
+        raise InvalidCommand("a note needs its text")
+    return text
 
 
 def accepted(command: GroupCommand) -> dict[str, Any]:

@@ -16,11 +16,12 @@ from signalcraft_schemas.events import (
     GroupUnacknowledged, GroupUnsnoozed, GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed, NotificationKind,
     NotificationRequested, WebhooksThrottled,
 )
+from signalcraft_schemas.events import GroupNoteAdded, WebhooksRejected
 
 Row = dict[str, Any]  # one read-model row: column name -> value
 
 GroupEvent = (GroupOpened | GroupUpdated | GroupAcknowledged | GroupResolved | GroupReopened | GroupUnacknowledged
-              | GroupSnoozed | GroupUnsnoozed | GroupAssigned | GroupSeverityRaised)
+              | GroupSnoozed | GroupUnsnoozed | GroupAssigned | GroupSeverityRaised | GroupNoteAdded)
 NotificationResult = NotificationDelivered | NotificationFailed
 TIMELINE_KIND: dict[type[EventData], str] = {
     GroupOpened: "opened", GroupUpdated: "alerts_added", GroupAcknowledged: "acknowledged", GroupResolved: "resolved",
@@ -28,16 +29,17 @@ TIMELINE_KIND: dict[type[EventData], str] = {
     GroupUnsnoozed: "unsnoozed", GroupAssigned: "assigned", GroupCommandRejected: "command_rejected",
     NotificationRequested: "notification_requested", NotificationDelivered: "notification_delivered",
     NotificationFailed: "notification_failed", EscalationArmed: "escalation_armed", EscalationFired: "escalated",
-    EscalationCancelled: "escalation_cancelled", GroupSeverityRaised: "severity_raised",
+    EscalationCancelled: "escalation_cancelled", GroupSeverityRaised: "severity_raised", GroupNoteAdded: "note",
 }
 # The action each applied command's event answers (its outcome, for `?wait=true`).
 ACTION_OF: dict[type[EventData], GroupAction] = {
     GroupAcknowledged: GroupAction.ACK, GroupUnacknowledged: GroupAction.UNACK, GroupSnoozed: GroupAction.SNOOZE,
-    GroupUnsnoozed: GroupAction.UNSNOOZE, GroupResolved: GroupAction.RESOLVE,
+    GroupUnsnoozed: GroupAction.UNSNOOZE, GroupResolved: GroupAction.RESOLVE, GroupAssigned: GroupAction.ASSIGN,
+    GroupNoteAdded: GroupAction.NOTE,
 }
 # Timeline details worth showing, where an event has them.
 _DETAIL_FIELDS = ("by", "reason", "until", "flap_count", "flapping", "fired_during_snooze", "assignee", "command_id",
-                  "from_severity", "to_severity", "alerts", "within_seconds", "environment")
+                  "from_severity", "to_severity", "alerts", "within_seconds", "environment", "text")
 
 
 @dataclass
@@ -47,6 +49,7 @@ class ProjectionBatch:
 
     alerts: list[Row] = field(default_factory=list)
     timeline: list[Row] = field(default_factory=list)
+    changes: list[Row] = field(default_factory=list)  # the workspace change feed (SSE), in event order
 
 
 def alert_row(env: Envelope[AlertNormalized]) -> Row:
@@ -103,7 +106,44 @@ def group_row(env: Envelope[GroupEvent]) -> Row:
         row["resolved_at"] = env.occurred_at
     if isinstance(data, GroupReopened):
         row["resolved_at"] = None
+    if acted_by_a_person(data):
+        row["person_acted_at"] = env.occurred_at  # the first stays (actionability)
     return row
+
+
+def acted_by_a_person(data: EventData) -> bool:
+    """Someone looked at the group: acked or snoozed it (in Slack, the API, or the provider's own UI),
+    or resolved it by hand. A source resolving its own alert, a timer, or a quiet timeout is nobody."""
+    if isinstance(data, GroupResolved):
+        return data.reason == "manual"
+    if isinstance(data, (GroupAcknowledged, GroupSnoozed)):
+        return not data.by.startswith("system:")
+    return False
+
+
+def note_row(env: Envelope[GroupNoteAdded]) -> Row:
+    data = env.data
+    return {"note_id": data.note_id, "group_id": data.group.group_id, "workspace_id": env.workspace_id,
+            "text": data.text, "by": data.by, "at": env.occurred_at}
+
+
+def group_change_row(env: Envelope[GroupEvent]) -> Row:
+    """A line of the workspace's change feed (the SSE stream): the event's type and the group as it
+    now stands, enough for a list to update a row without fetching it."""
+    group = env.data.group
+    data = {"group_id": str(group.group_id), "status": group.status.value, "severity": group.severity.value,
+            "count": group.count, "title": group.title, "source": group.source, "project": group.project,
+            "environment": group.environment, "last_seen_at": group.last_seen_at.isoformat(),
+            "assignee": group.assignee, "by": getattr(env.data, "by", None)}
+    return {"event_id": env.id, "workspace_id": env.workspace_id, "group_id": group.group_id,
+            "type": env.data.TYPE, "at": env.occurred_at, "data": data}
+
+
+def rejected_row(env: Envelope[WebhooksRejected]) -> Row:
+    """Webhooks ingest refused (401, 4xx) for a known integration: added to its count for the status."""
+    data = env.data
+    return {"integration_id": data.integration_id, "status": data.status, "workspace_id": env.workspace_id,
+            "count": data.count, "last_at": data.last_at}
 
 
 def command_outcome_row(env: Envelope[Any]) -> Row | None:
@@ -130,11 +170,12 @@ def notification_requested_row(env: Envelope[NotificationRequested]) -> Row:
 
 
 def group_route(data: NotificationRequested) -> Row | None:
-    """The channel and runbook a group was first posted with; later requests (updates, resolutions,
-    escalations) do not move it."""
+    """The channel, runbook, rule and quick actions a group was first posted with; later requests
+    (updates, resolutions, escalations) do not move it."""
     if data.kind != NotificationKind.NEW_GROUP:
         return None
-    return {"channel": data.channel, "runbook_url": data.runbook_url}
+    return {"channel": data.channel, "runbook_url": data.runbook_url, "rule_id": data.rule_id,
+            "quick_actions": [button.model_dump(mode="json") for button in data.link_buttons]}
 
 
 def notification_result_row(env: Envelope[NotificationResult]) -> Row:

@@ -10,12 +10,16 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from signalcraft_runtime.unit_of_work import UnitOfWork
 
-from .tables import command_outcomes, deadletters, groups, integration_activity, notifications, timeline
+from .maintenance import pending_group_routes
+from .tables import (
+    command_outcomes, deadletters, group_changes, groups, integration_activity, integration_rejections, notes,
+    notifications, timeline,
+)
 
 Row = dict[str, Any]
 
@@ -32,6 +36,7 @@ INSERT_ALERTS = (
 )
 # A result updates the row of the request it answers; who, what and where stay as requested.
 RESULT_COLUMNS = ("status", "error", "attempts", "finished_at", "latency_ms")
+CHANGE_FEED_LOCK = 0x5C_C4A1_6E  # pg_advisory_xact_lock key of the group change feed
 
 
 class ReadModelWriter:
@@ -78,18 +83,54 @@ class ReadModelWriter:
         update_values["count"] = func.greatest(groups.c.count, stmt.excluded["count"])
         if "acknowledged_at" in row:  # the first acknowledgement is the one MTTA measures
             update_values["acknowledged_at"] = func.coalesce(groups.c.acknowledged_at, stmt.excluded["acknowledged_at"])
-        await self._conn.execute(stmt.on_conflict_do_update(index_elements=[groups.c.group_id], set_=update_values))
+        if "person_acted_at" in row:  # likewise the first person's action (actionability)
+            update_values["person_acted_at"] = func.coalesce(groups.c.person_acted_at, stmt.excluded["person_acted_at"])
+        upserted = await self._conn.execute(stmt.on_conflict_do_update(
+            index_elements=[groups.c.group_id], set_=update_values).returning(text("xmax = 0 AS inserted")))
+        if upserted.scalar_one():  # a new row: its route or notification may have been projected first
+            await self._apply_pending(row["group_id"])
 
+    # Topics are consumed side by side: a replay from offset 0 (a rebuild) can project a group's first
+    # notification before the group itself. What would have updated the missing row waits in
+    # pending_group_routes until the group arrives, so the rebuilt row equals the live one.
     async def route_group(self, group_id: UUID, route: Row) -> None:
-        await self._conn.execute(update(groups).where(groups.c.group_id == group_id).values(**route))
+        routed = await self._conn.execute(update(groups).where(groups.c.group_id == group_id).values(**route)
+                                          .returning(groups.c.group_id))
+        if routed.first() is None:
+            stmt = insert(pending_group_routes).values(group_id=group_id, route=route)
+            await self._conn.execute(stmt.on_conflict_do_update(
+                index_elements=[pending_group_routes.c.group_id],
+                set_={"route": func.coalesce(pending_group_routes.c.route, stmt.excluded.route)}))
 
     async def mark_group_notified(self, group_id: UUID, at: datetime) -> None:
         """The first delivery about a group stamps it; later ones do not."""
-        await self._conn.execute(update(groups).where(groups.c.group_id == group_id, groups.c.notified_at.is_(None))
-                                 .values(notified_at=at))
+        stamped = await self._conn.execute(update(groups).where(groups.c.group_id == group_id)
+                                           .values(notified_at=func.coalesce(groups.c.notified_at, at))
+                                           .returning(groups.c.group_id))
+        if stamped.first() is None:
+            stmt = insert(pending_group_routes).values(group_id=group_id, notified_at=at)
+            await self._conn.execute(stmt.on_conflict_do_update(
+                index_elements=[pending_group_routes.c.group_id],
+                set_={"notified_at": func.least(pending_group_routes.c.notified_at, stmt.excluded.notified_at)}))
+
+    async def _apply_pending(self, group_id: UUID) -> None:
+        pending = (await self._conn.execute(delete(pending_group_routes).where(
+            pending_group_routes.c.group_id == group_id).returning(pending_group_routes.c.route,
+                                                                   pending_group_routes.c.notified_at))).first()
+        if pending is None:
+            return
+        values: Row = dict(pending.route or {})
+        if pending.notified_at is not None:
+            values["notified_at"] = func.coalesce(groups.c.notified_at, pending.notified_at)
+        if values:
+            await self._conn.execute(update(groups).where(groups.c.group_id == group_id).values(**values))
 
     async def insert_notification(self, row: Row) -> None:
-        await self._conn.execute(insert(notifications).values(**row).on_conflict_do_nothing())
+        """A result projected before its request (a replay) keeps its outcome and gains the request's time."""
+        stmt = insert(notifications).values(**row)
+        await self._conn.execute(stmt.on_conflict_do_update(
+            index_elements=[notifications.c.notification_id],
+            set_={"requested_at": func.coalesce(notifications.c.requested_at, stmt.excluded.requested_at)}))
 
     async def upsert_notification_result(self, row: Row) -> None:
         stmt = insert(notifications).values(**row)
@@ -102,3 +143,22 @@ class ReadModelWriter:
 
     async def insert_dead_letter(self, row: Row) -> None:
         await self._conn.execute(insert(deadletters).values(**row).on_conflict_do_nothing())
+
+    async def insert_note(self, row: Row) -> None:
+        await self._conn.execute(insert(notes).values(**row).on_conflict_do_nothing())
+
+    async def insert_group_changes(self, rows: list[Row]) -> None:
+        """Numbered in the order of the batch; a replayed event keeps its first number. The lock makes
+        numbers commit in order across replicas: a stream resumed after number n misses nothing."""
+        if not rows:
+            return
+        await self._conn.execute(select(func.pg_advisory_xact_lock(CHANGE_FEED_LOCK)))
+        for row in rows:  # one by one: the identity column must follow the batch's order
+            await self._conn.execute(insert(group_changes).values(**row).on_conflict_do_nothing())
+
+    async def add_rejected(self, row: Row) -> None:
+        stmt = insert(integration_rejections).values(**row)
+        await self._conn.execute(stmt.on_conflict_do_update(
+            index_elements=[integration_rejections.c.integration_id, integration_rejections.c.status],
+            set_={"count": integration_rejections.c.count + stmt.excluded.count,
+                  "last_at": func.greatest(integration_rejections.c.last_at, stmt.excluded.last_at)}))

@@ -1,82 +1,167 @@
-"""What the read API selects: inbox, groups with timeline, dashboard figures, delivery health."""
+"""What the read API selects: inbox, groups with timeline, dashboard figures, delivery health, the
+change feed. Pages are keyset pages over a total order ((time or count, id)), so rows sharing a
+timestamp are neither skipped nor repeated."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, desc, func, select
+from sqlalchemy import and_, asc, case, desc, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..domain.read_views import OverviewCounts
-from .tables import alerts, deadletters, groups, integration_activity, integrations, notifications, timeline
+from .tables import (
+    alerts, deadletters, group_changes, groups, integration_activity, integration_rejections, integrations, notes,
+    notifications, slack_connections, timeline,
+)
 
 Row = dict[str, Any]
 
+SEVERITY_RANK = case({"info": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}, value=groups.c.severity, else_=0)
+SORT_KEYS = {"last_seen": groups.c.last_seen_at, "count": groups.c.count, "severity": SEVERITY_RANK}
 
-def _where(table: Any, workspace_id: str, **equal: str | None) -> list[Any]:
-    """workspace_id = ..., plus column = value for every filter the caller gave."""
-    return [table.c.workspace_id == workspace_id] + [table.c[name] == value for name, value in equal.items() if value]
+
+@dataclass(frozen=True)
+class Filters:
+    """The inbox filters: column = value for each given, tags all present (key=value), title containing
+    `text`, and a time range (received_at for alerts, last_seen_at for groups)."""
+
+    equal: dict[str, str | None] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _where(table: Any, workspace_id: str, filters: Filters, time_column: Any) -> list[Any]:
+    cond = [table.c.workspace_id == workspace_id]
+    cond += [table.c[name] == value for name, value in filters.equal.items() if value is not None]
+    if filters.tags:
+        cond.append(table.c.tags.contains(filters.tags))
+    if filters.text:
+        escaped = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        cond.append(table.c.title.ilike(f"%{escaped}%", escape="\\"))
+    if filters.since is not None:
+        cond.append(time_column >= filters.since)
+    if filters.until is not None:
+        cond.append(time_column < filters.until)
+    return cond
 
 
 def _rows(result: Any) -> list[Row]:
     return [dict(r._mapping) for r in result]
 
 
+def _group_of_alert() -> Any:
+    """The group an alert counted in: of its key's groups, the last opened at or before it arrived
+    (a key holds one group at a time; a new one opens only when the last one is closed)."""
+    g = groups.alias("g")
+    return (select(g.c.group_id).where(g.c.workspace_id == alerts.c.workspace_id, g.c.group_key == alerts.c.group_key,
+                                       g.c.first_seen_at <= alerts.c.received_at)
+            .order_by(desc(g.c.first_seen_at)).limit(1).scalar_subquery().label("group_id"))
+
+
 class ReadQueries:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def alerts(self, workspace_id: str, before: datetime | None, limit: int, **equal: str | None) -> list[Row]:
-        """Newest first; `before` (a received_at) pages back; `equal`: column = value filters."""
-        cond = _where(alerts, workspace_id, **equal)
-        if before:
+    async def alerts(self, workspace_id: str, filters: Filters, limit: int, after: tuple[datetime, UUID] | None = None,
+                     before: datetime | None = None) -> list[Row]:
+        """Newest first, each with its group_id; `after`: the (received_at, event_id) the previous page
+        ended with; `before` (deprecated): received_at strictly before."""
+        cond = _where(alerts, workspace_id, filters, alerts.c.received_at)
+        if after is not None:
+            cond.append(tuple_(alerts.c.received_at, alerts.c.event_id) < tuple_(literal(after[0]), literal(after[1])))
+        if before is not None:
             cond.append(alerts.c.received_at < before)
         return _rows(await self._conn.execute(
-            select(alerts).where(and_(*cond)).order_by(desc(alerts.c.received_at)).limit(limit)))
+            select(alerts, _group_of_alert()).where(and_(*cond))
+            .order_by(desc(alerts.c.received_at), desc(alerts.c.event_id)).limit(limit)))
 
-    async def groups(self, workspace_id: str, before: datetime | None, limit: int, **equal: str | None) -> list[Row]:
-        """Most recently seen first; `before` (a last_seen_at) pages back; `equal`: column = value filters."""
-        cond = _where(groups, workspace_id, **equal)
-        if before:
+    async def groups(self, workspace_id: str, filters: Filters, limit: int, sort: str = "last_seen",
+                     after: tuple[Any, UUID] | None = None, before: datetime | None = None,
+                     unassigned: bool = False) -> list[Row]:
+        """Largest `sort` key first (last seen, count or severity), ties by group id; `after`: the
+        (key, group_id) the previous page ended with."""
+        key = SORT_KEYS[sort]
+        cond = _where(groups, workspace_id, filters, groups.c.last_seen_at)
+        if unassigned:
+            cond.append(groups.c.assignee.is_(None))
+        if after is not None:
+            cond.append(tuple_(key, groups.c.group_id) < tuple_(literal(after[0]), literal(after[1])))
+        if before is not None:
             cond.append(groups.c.last_seen_at < before)
         return _rows(await self._conn.execute(
-            select(groups).where(and_(*cond)).order_by(desc(groups.c.last_seen_at)).limit(limit)))
+            select(groups, key.label("sort_key")).where(and_(*cond))
+            .order_by(desc(key), desc(groups.c.group_id)).limit(limit)))
 
-    async def group_detail(self, group_id: UUID, alerts_limit: int) -> dict[str, Any] | None:
-        """A group with its timeline, its recent alerts and its notifications; None if there is no such group."""
-        conn = self._conn
-        found = _rows(await conn.execute(select(groups).where(groups.c.group_id == group_id)))
-        if not found:
-            return None
-        group = found[0]
-        events = _rows(await conn.execute(select(timeline).where(timeline.c.group_id == group_id).order_by(timeline.c.at)))
-        related = _rows(await conn.execute(
-            select(alerts).where(and_(alerts.c.workspace_id == group["workspace_id"], alerts.c.group_key == group["group_key"],
-                                      alerts.c.received_at >= group["first_seen_at"], alerts.c.received_at <= group["last_seen_at"]))
-            .order_by(desc(alerts.c.received_at)).limit(alerts_limit)))
+    async def group_totals(self, workspace_id: str, filters: Filters, unassigned: bool = False) -> tuple[dict[str, int], int]:
+        """Per status, the groups matching the filters other than status; and how many are unassigned."""
+        equal = {k: v for k, v in filters.equal.items() if k != "status"}
+        cond = _where(groups, workspace_id, Filters(equal, filters.tags, filters.text, filters.since, filters.until),
+                      groups.c.last_seen_at)
+        if unassigned:
+            cond.append(groups.c.assignee.is_(None))
+        result = await self._conn.execute(
+            select(groups.c.status, func.count().label("n"),
+                   func.count().filter(groups.c.assignee.is_(None)).label("unassigned"))
+            .where(and_(*cond)).group_by(groups.c.status))
+        by_status, unassigned_total = {}, 0
+        for row in result:
+            if filters.equal.get("status") in (None, row.status):
+                unassigned_total += row.unassigned
+            by_status[row.status] = row.n
+        return by_status, unassigned_total
+
+    async def group(self, group_id: UUID, workspace_id: str | None = None) -> Row | None:
+        query = select(groups).where(groups.c.group_id == group_id)
+        if workspace_id is not None:
+            query = query.where(groups.c.workspace_id == workspace_id)
+        found = _rows(await self._conn.execute(query))
+        return found[0] if found else None
+
+    async def group_detail(self, group: Row, alerts_limit: int) -> dict[str, Any]:
+        """The group's stored timeline, first alert, recent alerts, notifications and notes."""
+        conn, group_id = self._conn, group["group_id"]
+        events = _rows(await conn.execute(select(timeline).where(timeline.c.group_id == group_id)
+                                          .order_by(timeline.c.at, timeline.c.event_id)))
+        of_group = (alerts.c.workspace_id == group["workspace_id"], alerts.c.group_key == group["group_key"],
+                    alerts.c.received_at >= group["first_seen_at"], alerts.c.received_at <= group["last_seen_at"])
+        related = _rows(await conn.execute(select(alerts, _group_of_alert()).where(*of_group)
+                                           .order_by(desc(alerts.c.received_at), desc(alerts.c.event_id))
+                                           .limit(alerts_limit)))
+        first = _rows(await conn.execute(select(alerts).where(*of_group)
+                                         .order_by(asc(alerts.c.received_at), asc(alerts.c.event_id)).limit(1)))
         sent = _rows(await conn.execute(select(notifications).where(notifications.c.group_id == group_id)
                                         .order_by(notifications.c.requested_at)))
-        return {"group": group, "timeline": events, "alerts": related, "notifications": sent}
+        written = _rows(await conn.execute(select(notes).where(notes.c.group_id == group_id)
+                                           .order_by(notes.c.at, notes.c.note_id)))
+        return {"timeline": events, "first_alert": first[0] if first else None, "alerts": related,
+                "notifications": sent, "notes": written}
 
     async def overview_counts(self, workspace_id: str, since: datetime) -> OverviewCounts:
         conn = self._conn
         # Providers' test notifications stay out of the noise, ack-rate and MTTA figures.
         real_alerts = (alerts.c.workspace_id == workspace_id, alerts.c.received_at >= since, alerts.c.is_test.is_not(True))
+        real_groups = (groups.c.workspace_id == workspace_id, groups.c.first_seen_at >= since,
+                       groups.c.is_test.is_not(True))
         alert_count = (await conn.execute(select(func.count()).select_from(alerts).where(*real_alerts))).scalar_one()
         acked_by = groups.c.acknowledged_by
         g = (await conn.execute(select(
             func.count().label("groups"),
             func.count(groups.c.acknowledged_at).label("acknowledged"),
             func.avg(func.extract("epoch", groups.c.acknowledged_at - groups.c.first_seen_at)).label("mtta"),
+            func.avg(func.extract("epoch", groups.c.resolved_at - groups.c.first_seen_at))
+            .filter(groups.c.status == "resolved").label("mttr"),
             func.count().filter(groups.c.status == "resolved").label("resolved"),
             func.count().filter(acked_by.like("slack:%")).label("acked_slack"),
             func.count().filter(acked_by.like("api:%")).label("acked_api"),
             func.count().filter(acked_by.is_not(None), acked_by.not_like("slack:%"), acked_by.not_like("api:%"))
             .label("acked_provider"),
-        ).where(groups.c.workspace_id == workspace_id, groups.c.first_seen_at >= since,
-                groups.c.is_test.is_not(True)))).one()
+        ).where(*real_groups))).one()
         noisy = _rows(await conn.execute(
             select(alerts.c.source, alerts.c.project, func.count().label("alerts"),
                    func.count(func.distinct(alerts.c.group_key)).label("groups"))
@@ -89,23 +174,49 @@ class ReadQueries:
         ).where(notifications.c.workspace_id == workspace_id, notifications.c.requested_at >= since,
                 notifications.c.kind.not_in(("updated", "state_changed"))))).one()  # rewrites are not new messages
         last_webhooks = _rows(await conn.execute(select(integration_activity).where(integration_activity.c.workspace_id == workspace_id)))
+        alert_hour = func.date_trunc("hour", alerts.c.received_at)
+        group_hour = func.date_trunc("hour", groups.c.first_seen_at)
+        per_hour_alerts = {r.hour: r.n for r in await conn.execute(
+            select(alert_hour.label("hour"), func.count().label("n")).where(*real_alerts).group_by(alert_hour))}
+        per_hour_groups = {r.hour: r.n for r in await conn.execute(
+            select(group_hour.label("hour"), func.count().label("n")).where(*real_groups).group_by(group_hour))}
         return OverviewCounts(
             alerts=alert_count, groups=g.groups, acknowledged=g.acknowledged, mean_ack_seconds=g.mtta,
             resolved=g.resolved, noisy_sources=noisy,
-            acknowledged_by={"slack": g.acked_slack, "api": g.acked_api, "provider": g.acked_provider}, delivered=delivery.delivered, failed=delivery.failed,
-            last_delivered_at=delivery.last_delivered_at, integrations=last_webhooks)
+            acknowledged_by={"slack": g.acked_slack, "api": g.acked_api, "provider": g.acked_provider},
+            delivered=delivery.delivered, failed=delivery.failed, last_delivered_at=delivery.last_delivered_at,
+            integrations=last_webhooks, mean_resolve_seconds=g.mttr, alerts_per_hour=per_hour_alerts,
+            groups_per_hour=per_hour_groups, by_source=await self._actionability(real_groups, groups.c.source),
+            by_rule=await self._actionability(real_groups, groups.c.rule_id))
 
-    async def delivery_health(self, workspace_id: str, limit: int) -> dict[str, Any]:
-        """Is anything silently broken? Last webhook per integration (and webhooks refused over its rate
-        limit), last Slack delivery, failures, dead letters. Only this workspace's dead letters: one
-        whose workspace could not be read is in `dead_letters` (the global view), not here."""
+    async def _actionability(self, where: tuple[Any, ...], key: Any) -> list[Row]:
+        nobody = groups.c.person_acted_at.is_(None)
+        return _rows(await self._conn.execute(
+            select(key.label(key.name), func.count().label("groups"),
+                   func.count(groups.c.person_acted_at).label("acted"),
+                   func.count().filter(nobody, groups.c.status == "resolved").label("self_resolved"),
+                   func.count().filter(nobody, groups.c.status != "resolved").label("untouched"))
+            .where(*where).group_by(key)))
+
+    async def delivery_health(self, workspace_id: str, limit: int, history_since: datetime) -> dict[str, Any]:
+        """Is anything silently broken? Per integration: last webhook, webhooks throttled and rejected,
+        its webhooks over the history window (for its usual gap); last Slack delivery, failures, dead
+        letters, the Slack token's last check. Only this workspace's dead letters: one whose
+        workspace could not be read is in `dead_letters` (the global view), not here."""
         conn = self._conn
         configured = _rows(await conn.execute(
             select(integrations.c.integration_id, integrations.c.provider, integrations.c.name, integrations.c.enabled,
                    integration_activity.c.last_webhook_at, integration_activity.c.alerts_total,
                    integration_activity.c.throttled_total, integration_activity.c.last_throttled_at)
             .select_from(integrations.outerjoin(integration_activity, integrations.c.integration_id == integration_activity.c.integration_id))
-            .where(integrations.c.workspace_id == workspace_id)))
+            .where(integrations.c.workspace_id == workspace_id).order_by(integrations.c.integration_id)))
+        rejected = _rows(await conn.execute(select(integration_rejections).where(
+            integration_rejections.c.workspace_id == workspace_id).order_by(integration_rejections.c.status)))
+        history = _rows(await conn.execute(
+            select(alerts.c.integration_id, func.count(func.distinct(alerts.c.delivery_id)).label("webhooks"),
+                   func.min(alerts.c.received_at).label("first_at"))
+            .where(alerts.c.workspace_id == workspace_id, alerts.c.received_at >= history_since)
+            .group_by(alerts.c.integration_id)))
         last = (await conn.execute(select(func.max(notifications.c.finished_at)).where(
             notifications.c.workspace_id == workspace_id, notifications.c.status == "delivered"))).scalar()
         pending = (await conn.execute(select(func.count()).select_from(notifications).where(
@@ -113,9 +224,13 @@ class ReadQueries:
         failures = _rows(await conn.execute(select(notifications).where(
             notifications.c.workspace_id == workspace_id, notifications.c.status == "failed")
             .order_by(desc(notifications.c.finished_at)).limit(limit)))
+        slack = _rows(await conn.execute(select(slack_connections.c.team_id, slack_connections.c.token_status,
+                                                slack_connections.c.token_checked_at)
+                                         .where(slack_connections.c.workspace_id == workspace_id)))
         dead = await self.dead_letters(workspace_id, limit)
-        return {"integrations": configured, "last_slack_delivery_at": last, "notifications_pending": pending,
-                "recent_failures": failures, "dead_letters": dead}
+        return {"integrations": configured, "rejected": rejected, "history": {h["integration_id"]: h for h in history},
+                "last_slack_delivery_at": last, "notifications_pending": pending, "recent_failures": failures,
+                "dead_letters": dead, "slack": slack[0] if slack else None}
 
     async def dead_letters(self, workspace_id: str | None, limit: int) -> list[Row]:
         """Newest first; of one workspace, or (None) of all, including those whose workspace is unknown."""
@@ -123,3 +238,14 @@ class ReadQueries:
         if workspace_id is not None:
             query = query.where(deadletters.c.workspace_id == workspace_id)
         return _rows(await self._conn.execute(query))
+
+    async def changes_after(self, workspace_id: str, seq: int, limit: int) -> list[Row]:
+        """The workspace's group changes numbered after `seq`, oldest first."""
+        return _rows(await self._conn.execute(
+            select(group_changes.c.seq, group_changes.c.type, group_changes.c.data)
+            .where(group_changes.c.workspace_id == workspace_id, group_changes.c.seq > seq)
+            .order_by(group_changes.c.seq).limit(limit)))
+
+    async def last_change(self, workspace_id: str) -> int:
+        return (await self._conn.execute(select(func.coalesce(func.max(group_changes.c.seq), 0))
+                                         .where(group_changes.c.workspace_id == workspace_id))).scalar_one()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Float, Integer, Table, Text, Uuid
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Float, Identity, Integer, Table, Text, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 
 from signalcraft_runtime.database import ServiceTables
@@ -27,6 +27,7 @@ groups = Table(
     Column("channel", Text), Column("runbook_url", Text), Column("notified_at", TS), Column("acknowledged_at", TS),
     Column("resolved_at", TS), Column("acknowledged_by", Text), Column("snoozed_until", TS), Column("resolved_by", Text),
     Column("reopen_count", Integer), Column("flapping", Boolean), Column("is_test", Boolean), Column("assignee", Text),
+    Column("rule_id", Text), Column("quick_actions", JSONB), Column("person_acted_at", TS),
 )
 command_outcomes = Table(
     "command_outcomes", md, Column("command_id", Uuid, primary_key=True), Column("group_id", Uuid),
@@ -68,8 +69,25 @@ integrations = Table(
 slack_connections = Table(
     "slack_connections", md, Column("workspace_id", Text, primary_key=True), Column("bot_token_encrypted", Text),
     Column("signing_secret_encrypted", Text), Column("team_id", Text), Column("connected_at", TS),
+    Column("token_status", Text), Column("token_checked_at", TS),
 )
 routing_rules = Table(
     "routing_rules", md, Column("rule_id", Text, primary_key=True), Column("workspace_id", Text),
     Column("definition", JSONB), Column("updated_at", TS),
+)
+
+# --- the read API of issue 11 (migration 0005_read_api) ---
+notes = Table(
+    "notes", md, Column("note_id", Uuid, primary_key=True), Column("group_id", Uuid), Column("workspace_id", Text),
+    Column("text", Text), Column("by", Text), Column("at", TS),
+)
+group_changes = Table(
+    "group_changes", md, Column("seq", BigInteger, Identity(), primary_key=True), Column("event_id", Uuid, unique=True),
+    Column("workspace_id", Text), Column("group_id", Uuid), Column("type", Text), Column("at", TS),
+    Column("data", JSONB),
+)
+integration_rejections = Table(
+    "integration_rejections", md, Column("integration_id", Text, primary_key=True),
+    Column("status", Integer, primary_key=True), Column("workspace_id", Text), Column("count", BigInteger),
+    Column("last_at", TS),
 )
