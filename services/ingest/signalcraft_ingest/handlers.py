@@ -43,7 +43,8 @@ from .domain.retention import cutoff
 from .domain.verification import accepted_secrets
 from .domain.providers.base import Integration, ParsedWebhook, Provider, WebhookRequest
 from .domain.slack_actions import (
-    Click, ClickRefused, SignatureHeaders, command_for, ephemeral, read_click, read_payload, signature_headers, team_of,
+    Click, ClickRefused, SignatureHeaders, command_for, ephemeral, opens_a_link, read_click, read_payload,
+    signature_headers, team_of,
 )
 from .repository import Delivery, DeliveryWriter, WriterBusy, delete_deliveries_before
 
@@ -285,7 +286,8 @@ NOT_RECORDED = "SignalCraft could not record this click just now; please try aga
 class SlackActionHandler:
     """A Slack button press: verified, checked against the workspace its button names, stored with
     its GroupCommand through the outbox (grouping decides), answered at once. Returns None when
-    accepted, or the ephemeral answer for the person; raises for a 401 or 400."""
+    accepted (or a link button's click, which needs nothing), or the ephemeral answer for the person;
+    raises for a 401 or 400."""
 
     def __init__(self, teams: SlackTeams, writer: DeliveryWriter) -> None:
         self.teams = teams
@@ -297,6 +299,8 @@ class SlackActionHandler:
         workspaces = self.verify(team_of(payload), body, signed, now)
         try:
             click = read_click(payload)
+            if opens_a_link(click):
+                return None  # Slack opened the button's URL; the click itself asks nothing of us
             command = command_for(click, workspaces, now)
         except ClickRefused as refused:
             log.info("slack click refused", reason=refused.reason)

@@ -14,7 +14,8 @@ import pytest
 from signalcraft_devstack.fake_slack import click_payload, interaction_body
 from signalcraft_ingest.domain.errors import AuthenticationFailed, MalformedPayload
 from signalcraft_ingest.domain.slack_actions import (
-    ClickRefused, action_of, button_value, command_for, ephemeral, read_click, read_payload, signature_headers, team_of,
+    ClickRefused, action_of, button_value, command_for, ephemeral, opens_a_link, read_click, read_payload,
+    signature_headers, team_of,
 )
 from signalcraft_schemas.events import GroupAction, GroupCommand
 
@@ -140,6 +141,13 @@ def test_unknown_actions_and_unreadable_button_values_are_refused() -> None:
                 '{"w":"","g":"%s","k":"k"}' % GROUP_ID, '{"w":"ws-1","g":"%s","k":7}' % GROUP_ID):
         with pytest.raises(ClickRefused):
             button_value(raw)
+
+
+def test_only_a_link_buttons_click_opens_a_link() -> None:
+    assert opens_a_link(click("signalcraft.link.0", button=""))
+    assert opens_a_link(click("signalcraft.link.3"))
+    for action_id in ("signalcraft.ack", "signalcraft.snooze.1h", "signalcraft.links", "signalcraft.linkx.0"):
+        assert not opens_a_link(click(action_id))
 
 
 def test_the_same_press_is_the_same_command_and_delivery_key() -> None:

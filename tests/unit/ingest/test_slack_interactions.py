@@ -161,6 +161,25 @@ async def test_unknown_actions_and_unreadable_clicks_get_an_ephemeral_error(app)
     assert writer.stored[0].events[0].data.action is GroupAction.SNOOZE
 
 
+def link_click_body(team: str = "T1") -> bytes:
+    """A rule's quick-action URL button as Slack reports its click: block_actions, a `url`, no `value`."""
+    payload = click_payload(team_id=team, user_id="U42", action_id="signalcraft.link.0", value="", channel="C9",
+                            message_ts="1700000000.000100", response_url=f"https://hooks.slack.com/actions/{team}/1/x")
+    [action] = payload["actions"]
+    del action["value"]
+    action.update(block_id=f"signalcraft.links.{GROUP_ID}", url="https://grafana.example/d/x")
+    return interaction_body(payload)
+
+
+async def test_a_link_button_click_is_acknowledged_silently(app) -> None:
+    """Slack opened the URL; the click asks nothing of us: 200, no command, no ephemeral answer."""
+    client, writer, _ = app
+    response = await post(client, link_click_body(), "secret-a")
+    assert (response.status_code, response.content) == (200, b"")
+    assert writer.stored == []
+    assert (await post(client, link_click_body(), "not-the-secret")).status_code == 401  # still verified first
+
+
 async def test_malformed_and_oversized_bodies_are_4xx(app) -> None:
     client, writer, _ = app
     assert (await post(client, b"payload=%7Bnot-json", "secret-a")).status_code == 400

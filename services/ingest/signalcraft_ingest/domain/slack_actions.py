@@ -13,7 +13,9 @@ The notifier builds the buttons (signalcraft_notifier.domain.message): `action_i
 "signalcraft.<action>" (snooze: "signalcraft.snooze.<label>", as Slack wants action ids unique within
 a block) and `value` compact JSON {"w": workspace, "g": group id, "k": group key, "s": seconds}.
 The value is trusted only after the signature verified with the secret of a Slack connection of
-workspace "w": a team cannot act on another workspace's groups.
+workspace "w": a team cannot act on another workspace's groups. A rule's quick-action link buttons
+("signalcraft.link.<n>", with a `url`) only open their link in the browser, yet Slack sends a
+block_actions for them too: such a click is acknowledged (200) and nothing else.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ ACTIONS = {
     "signalcraft.snooze": GroupAction.SNOOZE, "signalcraft.unsnooze": GroupAction.UNSNOOZE,
     "signalcraft.resolve": GroupAction.RESOLVE,
 }
+LINK_ACTION_PREFIX = "signalcraft.link."  # a URL button: Slack opens the link, we have nothing to do
 MIN_SNOOZE_S, MAX_SNOOZE_S = 60, 30 * 24 * 3600
 COMMAND_NAMESPACE = uuid.UUID("0d6f7c8e-5b7a-4f1e-9a43-2f1c6b0e9d21")
 
@@ -171,6 +174,11 @@ def read_click(payload: Mapping[str, Any]) -> Click:
         trigger_id=_slack_id(payload, "trigger_id"), response_url=_text(payload, "response_url"),
         channel_id=_slack_id(payload.get("channel"), "id") or _slack_id(container, "channel_id"),
         message_ts=_slack_id(container, "message_ts"))
+
+
+def opens_a_link(click: Click) -> bool:
+    """A quick-action link button: acknowledged silently (no command, no answer to the person)."""
+    return click.action_id.startswith(LINK_ACTION_PREFIX)
 
 
 def action_of(action_id: str) -> GroupAction:
