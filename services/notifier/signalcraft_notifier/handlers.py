@@ -6,16 +6,20 @@ never sleeps for pacing, and rewrites and paced thread replies go on their own t
 `NotificationDelivery` runs per polled batch on the runtime's SideEffectConsumer: (1) `begin` commits
 a `sending` row for each new request, owned by this replica under a lease; (2) `act` posts first
 notifications (criticals first; never held back), answers refused clicks, and posts the thread
-replies whose channel's pace allows them now (and whose group has no reply waiting), in order per
+replies whose channel's pace allows them now (and whose thread has no reply waiting), in order per
 group and concurrently across groups, renewing its leases meanwhile; a reply that would have to wait
 is set aside, not waited for; (3) `finish`, in one transaction, claims the events (inbox), records
 outcomes and attempts, emits NotificationDelivered / NotificationFailed, hands every rewrite to the
-rewrite lane (per group only the batch's latest state) and every set-aside reply to the reply lane.
+rewrite lane (per message only the batch's latest state) and every set-aside reply to the reply lane.
 
-`RewriteLane` rewrites each group's one message in place at its own pace: at most once per message
+A group has one message per route (its channel): a group fanned out to several channels has several,
+each rewritten and replied under on its own; originals, rewrites and queued replies are keyed by
+(group id, channel) (domain.delivery.message_key).
+
+`RewriteLane` rewrites each group message in place at its own pace: at most once per message
 per interval and under Slack's Tier 3 limit per workspace; rewrites queued meanwhile coalesce.
 
-`ReplyLane` posts the queued thread replies: each group's in the order queued, each at its
+`ReplyLane` posts the queued thread replies: each thread's in the order queued, each at its
 channel's pace (about one post a second), each at most once, its result event emitted as the
 consumer's would be.
 
@@ -45,8 +49,9 @@ from signalcraft_schemas import Envelope
 
 from .domain.delivery import (
     NO_REPLY_URL, NOT_CONNECTED, DeliveryBatch, Ephemeral, GroupMessage, Lane, LookupFailed, Outcome, Pending, SlackCall,
-    coalesced_rewrites, handed_over, is_finished, lane_of, may_have_posted_before, needs_original, original_of,
-    plan_ephemeral, plan_post, plan_rewrite, posted_original, priority, result_event, search_posted_since, settled,
+    MessageKey, coalesced_rewrites, handed_over, is_finished, lane_of, may_have_posted_before, message_key,
+    needs_original, original_of, plan_ephemeral, plan_post, plan_rewrite, posted_original, priority, result_event,
+    search_posted_since, settled,
 )
 from .domain.pacing import LanePacing
 from .domain.replies import QueuedReply, goes_inline, schedule_replies
@@ -124,9 +129,9 @@ class NotificationDelivery:
         mine |= await repo.take_over([i for i in known if i not in finished], self._owner, now, lease_until)
         pending = [_pending(e, known.get(e.id), now) for e in envelopes if e.id in mine]
         in_flight = [e for e in envelopes if e.id not in mine and e.id not in finished]
-        originals = await repo.group_messages({p.request.group.group_id for p in pending if needs_original(p.request)})
-        queued_groups = await repo.queued_reply_groups({e.data.group.group_id for e in envelopes})
-        return DeliveryBatch(pending, originals, in_flight, queued_groups)
+        originals = await repo.group_messages({message_key(p.request) for p in pending if needs_original(p.request)})
+        queued_threads = await repo.queued_reply_threads({message_key(e.data) for e in envelopes})
+        return DeliveryBatch(pending, originals, in_flight, queued_threads)
 
     async def act(self, batch: DeliveryBatch) -> None:
         """Outside any transaction: every post, answer and reply of the batch, first notifications first."""
@@ -154,7 +159,7 @@ class NotificationDelivery:
                 ids = [e.id for e in batch.in_flight]
                 known = await repo.states(ids)
                 taken = await repo.take_over(ids, self._owner, now, now + self._pacing.lease)
-                batch.originals.update(await repo.group_messages({e.data.group.group_id for e in batch.in_flight}))
+                batch.originals.update(await repo.group_messages({message_key(e.data) for e in batch.in_flight}))
                 await uow.commit()
             batch.pending += [_pending(e, known.get(e.id), now) for e in batch.in_flight if e.id in taken]
             batch.in_flight = [e for e in batch.in_flight if e.id not in taken and e.id in known
@@ -167,7 +172,7 @@ class NotificationDelivery:
 
     async def _send_in_order(self, items: list[Pending], batch: DeliveryBatch) -> None:
         for p in items:
-            if not goes_inline(p, batch.queued_groups, self._pacing.posts, self._clock()):
+            if not goes_inline(p, batch.queued_threads, self._pacing.posts, self._clock()):
                 p.queued = True  # its turn comes in the reply lane; the batch does not wait for it
                 continue
             async with self._gate, within(p.env.id):  # its Slack calls: children of its consumer span
@@ -175,17 +180,18 @@ class NotificationDelivery:
                 p.outcome = (Outcome(ok=False, error=NOT_CONNECTED) if slack is None
                              else await self._send_visibly(slack, p, batch.originals))
             posted = posted_original(p)
-            if posted is not None:  # what the group's later requests of this batch reply to
-                batch.originals[p.request.group.group_id] = posted
+            if posted is not None:  # what the group's later requests of this batch for this channel reply to
+                batch.originals[message_key(p.request)] = posted
 
-    async def _send_visibly(self, slack: WorkspaceSlackPort, p: Pending, originals: dict[UUID, GroupMessage]) -> Outcome:
+    async def _send_visibly(self, slack: WorkspaceSlackPort, p: Pending,
+                            originals: dict[MessageKey, GroupMessage]) -> Outcome:
         try:
             return await self.send_one(slack, p, originals)
         except Exception as exc:  # a bug must end in a visible failure, not a lost notification
             log.exception("notification not sent", request_id=str(p.env.id))
             return Outcome(ok=False, error=f"internal_error: {type(exc).__name__}")
 
-    async def send_one(self, slack: WorkspaceSlackPort, p: Pending, originals: dict[UUID, GroupMessage]) -> Outcome:
+    async def send_one(self, slack: WorkspaceSlackPort, p: Pending, originals: dict[MessageKey, GroupMessage]) -> Outcome:
         if p.lane == Lane.EPHEMERAL:
             ephemeral = plan_ephemeral(p.request)
             return await slack.respond(ephemeral) if ephemeral else Outcome(ok=False, error=NO_REPLY_URL)
@@ -217,8 +223,8 @@ class NotificationDelivery:
 
     async def _queue_rewrites(self, repo: DeliveryRepository, batch: DeliveryBatch, now: datetime) -> None:
         coalesced = coalesced_rewrites(batch.pending)
-        last = await repo.last_rewrites({r.group_id for r in coalesced})
-        due = [(r, first_due(now, last.get(r.group_id), self._pacing.rewrite_interval)) for r in coalesced]
+        last = await repo.last_rewrites({r.key for r in coalesced})
+        due = [(r, first_due(now, last.get(r.key), self._pacing.rewrite_interval)) for r in coalesced]
         await repo.queue_rewrites(due, [p.env.id for p in batch.pending if p.lane == Lane.REWRITE], self._owner)
         if coalesced and self._rewrites_queued is not None:
             asyncio.get_running_loop().call_later(WAKE_AFTER_COMMIT_S, self._rewrites_queued)
@@ -231,8 +237,8 @@ class NotificationDelivery:
 
 
 class RewriteLane:
-    """Rewrites each group's one message as its state stands, at most once per message per
-    interval and under Slack's Tier 3 limit per workspace; replicas share the queue (leases)."""
+    """Rewrites each group message (one per route's channel) as its state stands, at most once per
+    message per interval and under Slack's Tier 3 limit per workspace; replicas share the queue (leases)."""
 
     def __init__(self, uow: UnitOfWorkFactory, slack: SlackPort, owner: str, pacing: LanePacing,
                  concurrency: int = 8, batch: int = 50, poll_s: float = 0.5,
@@ -270,7 +276,7 @@ class RewriteLane:
         try:
             await self.rewrite(queued)
         except Exception:  # a lookup or the database failed: try again shortly (the lease covers a crash)
-            log.exception("rewrite postponed after an error", group_id=str(queued.group_id))
+            log.exception("rewrite postponed after an error", group_id=str(queued.group_id), channel=queued.channel)
             with suppress(Exception):
                 await self._postpone([(queued, timedelta(seconds=5))])
 
@@ -285,7 +291,7 @@ class RewriteLane:
                 uow.emit_all(results(queued, outcome, now))
                 await uow.commit()
         if not outcome.ok:
-            log.warning("rewrite failed", group_id=str(queued.group_id), error=outcome.error)
+            log.warning("rewrite failed", group_id=str(queued.group_id), channel=queued.channel, error=outcome.error)
 
     async def _outcome(self, slack: WorkspaceSlackPort | None, queued: QueuedRewrite) -> Outcome:
         if slack is None:
@@ -303,7 +309,7 @@ class RewriteLane:
 
     async def _look_up(self, slack: WorkspaceSlackPort, queued: QueuedRewrite) -> GroupMessage | None:
         """The group's message is not recorded (a crash, or older than our records): find it in the channel."""
-        channel = queued.request.channel
+        channel = queued.channel
         ts = await slack.find_group_message(channel, str(queued.group_id), since=search_from(queued))
         return GroupMessage(channel, ts) if ts else None
 
@@ -312,13 +318,13 @@ class RewriteLane:
             return
         now = utcnow()
         async with self._uow() as uow:
-            await RewriteRepository(uow.connection).postpone([(q.group_id, now + wait) for q, wait in waits], self._owner)
+            await RewriteRepository(uow.connection).postpone([(q.key, now + wait) for q, wait in waits], self._owner)
             await uow.commit()
 
 
 
 class ReplyLane:
-    """Posts queued thread replies: each group's in the order queued, each at its channel's pace,
+    """Posts queued thread replies: each thread's in the order queued, each at its channel's pace,
     at most once; replicas share the queue (leases, renewed while a reply's Slack call runs)."""
 
     def __init__(self, uow: UnitOfWorkFactory, slack: SlackPort, owner: str, pacing: LanePacing,

@@ -1,7 +1,8 @@
 """The notifier's tables: a delivery per request (sending | sent | failed | queued), every Slack
-attempt, each group's original message (which rewrites edit and replies thread under), the
-rewrite lane's queue (the latest state of each group's message, waiting for its chat.update), and
-the reply lane's queue (thread replies waiting for their channel's pace, in order per group).
+attempt, each group's original message per channel (which rewrites edit and replies thread under:
+a group with several routes has one in each route's channel), the rewrite lane's queue (the latest
+state of each such message, waiting for its chat.update), and the reply lane's queue (thread replies
+waiting for their channel's pace, in order per message). Messages are keyed by (group_id, channel).
 
 A `sending` delivery has an owner (a replica) and a lease, renewed while its Slack call runs: no
 other replica takes it over while the lease lives, so a rebalance overlap cannot post twice.
@@ -17,7 +18,7 @@ from uuid import UUID
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, DateTime, Float, Identity, Integer, LargeBinary, Table, Text, Uuid, bindparam, delete,
-    exists, func, or_, select, update,
+    exists, func, or_, select, tuple_, update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,7 +27,7 @@ from signalcraft_runtime.database import ServiceTables
 from signalcraft_schemas import Envelope, decode, encode
 from signalcraft_schemas.events import NotificationKind
 
-from .domain.delivery import FAILED, QUEUED, SENDING, SENT, GroupMessage, Outcome, Pending, Rewrite
+from .domain.delivery import FAILED, QUEUED, SENDING, SENT, GroupMessage, MessageKey, Outcome, Pending, Rewrite, message_key
 from .domain.replies import QueuedReply
 from .domain.rewrites import Answered, QueuedRewrite
 
@@ -49,14 +50,15 @@ attempts_table = Table(
     Column("outcome", Text, nullable=False), Column("error", Text), Column("http_status", Integer),
     Column("latency_ms", Float, nullable=False), Column("at", DateTime(timezone=True), nullable=False),
 )
-group_messages = Table(
+group_messages = Table(  # one per group and channel (migration 0004_message_per_route)
     "group_messages", tables.metadata,
-    Column("group_id", Uuid, primary_key=True), Column("channel", Text, nullable=False),
+    Column("group_id", Uuid, primary_key=True), Column("channel", Text, primary_key=True),
     Column("message_ts", Text, nullable=False), Column("last_rewrite_at", DateTime(timezone=True)),
 )
-rewrites = Table(
+rewrites = Table(  # one per group message: group and channel
     "rewrites", tables.metadata,
-    Column("group_id", Uuid, primary_key=True), Column("workspace_id", Text, nullable=False),
+    Column("group_id", Uuid, primary_key=True), Column("channel", Text, primary_key=True),
+    Column("workspace_id", Text, nullable=False),
     Column("request", LargeBinary, nullable=False),  # the latest request (encoded envelope)
     Column("request_ids", ARRAY(Uuid), nullable=False),  # requests answered by the rewrite
     Column("version", BigInteger, nullable=False), Column("due_at", DateTime(timezone=True), nullable=False),
@@ -65,8 +67,10 @@ rewrites = Table(
 replies = Table(
     "replies", tables.metadata,
     Column("request_id", Uuid, primary_key=True),
-    Column("seq", BigInteger, Identity(), nullable=False),  # the order queued: per group, sent in this order
-    Column("group_id", Uuid, nullable=False), Column("workspace_id", Text, nullable=False),
+    Column("seq", BigInteger, Identity(), nullable=False),  # the order queued: per thread, sent in this order
+    Column("group_id", Uuid, nullable=False),
+    Column("channel", Text, nullable=False),  # with group_id, the thread: the group's message in this channel
+    Column("workspace_id", Text, nullable=False),
     Column("request", LargeBinary, nullable=False),  # the encoded envelope
     Column("started_at", DateTime(timezone=True), nullable=False),  # its delivery's start
     Column("may_have_posted", Boolean, nullable=False),  # look in the thread before posting
@@ -128,26 +132,32 @@ class DeliveryRepository:
             deliveries.c.request_id.in_(list(request_ids)), deliveries.c.owner == owner,
             deliveries.c.state == SENDING).values(lease_until=lease_until))
 
-    async def group_messages(self, group_ids: Collection[UUID]) -> dict[UUID, GroupMessage]:
-        if not group_ids:
+    async def group_messages(self, keys: Collection[MessageKey]) -> dict[MessageKey, GroupMessage]:
+        """The recorded messages among these (group, channel) keys."""
+        if not keys:
             return {}
-        rows = await self._conn.execute(select(group_messages).where(group_messages.c.group_id.in_(list(group_ids))))
-        return {r.group_id: GroupMessage(r.channel, r.message_ts) for r in rows}
+        rows = await self._conn.execute(select(group_messages).where(
+            tuple_(group_messages.c.group_id, group_messages.c.channel).in_(list(keys))))
+        return {(r.group_id, r.channel): GroupMessage(r.channel, r.message_ts) for r in rows}
 
-    async def last_rewrites(self, group_ids: Collection[UUID]) -> dict[UUID, datetime]:
-        if not group_ids:
+    async def last_rewrites(self, keys: Collection[MessageKey]) -> dict[MessageKey, datetime]:
+        if not keys:
             return {}
-        rows = await self._conn.execute(select(group_messages.c.group_id, group_messages.c.last_rewrite_at).where(
-            group_messages.c.group_id.in_(list(group_ids)), group_messages.c.last_rewrite_at.is_not(None)))
-        return {r.group_id: r.last_rewrite_at for r in rows}
+        rows = await self._conn.execute(
+            select(group_messages.c.group_id, group_messages.c.channel, group_messages.c.last_rewrite_at).where(
+                tuple_(group_messages.c.group_id, group_messages.c.channel).in_(list(keys)),
+                group_messages.c.last_rewrite_at.is_not(None)))
+        return {(r.group_id, r.channel): r.last_rewrite_at for r in rows}
 
-    async def first_posts(self, group_ids: Collection[UUID]) -> dict[UUID, str]:
-        """The state of each group's new-group delivery."""
-        if not group_ids:
+    async def first_posts(self, keys: Collection[MessageKey]) -> dict[MessageKey, str]:
+        """The state of each group's new-group delivery in each channel."""
+        if not keys:
             return {}
-        rows = await self._conn.execute(select(deliveries.c.group_id, deliveries.c.state).where(
-            deliveries.c.group_id.in_(list(group_ids)), deliveries.c.kind == NotificationKind.NEW_GROUP.value))
-        return {r.group_id: str(r.state) for r in rows}
+        rows = await self._conn.execute(select(deliveries.c.group_id, deliveries.c.channel, deliveries.c.state).where(
+            deliveries.c.group_id.in_({group_id for group_id, _ in keys}),
+            deliveries.c.kind == NotificationKind.NEW_GROUP.value))
+        wanted = set(keys)
+        return {(r.group_id, r.channel): str(r.state) for r in rows if (r.group_id, r.channel) in wanted}
 
     async def record_outcomes(self, pending: Sequence[Pending], now: datetime, owner: str) -> set[UUID]:
         """Every attempt, and each delivery's final state, where this replica still holds it;
@@ -189,21 +199,22 @@ class DeliveryRepository:
         if not queued:
             return
         statement = insert(rewrites)
-        await self._conn.execute(statement.on_conflict_do_update(index_elements=[rewrites.c.group_id], set_={
+        message = [rewrites.c.group_id, rewrites.c.channel]
+        await self._conn.execute(statement.on_conflict_do_update(index_elements=message, set_={
             "request": statement.excluded.request, "workspace_id": statement.excluded.workspace_id,
             "request_ids": func.array_cat(rewrites.c.request_ids, statement.excluded.request_ids),
             "version": rewrites.c.version + 1}), [
-            {"group_id": r.group_id, "workspace_id": r.env.workspace_id, "request": encode(r.env),
+            {"group_id": r.group_id, "channel": r.channel, "workspace_id": r.env.workspace_id, "request": encode(r.env),
              "request_ids": r.request_ids, "version": 1, "due_at": due} for r, due in queued])
 
 
-    async def queued_reply_groups(self, group_ids: Collection[UUID]) -> set[UUID]:
-        """The groups with replies waiting in the reply lane."""
-        if not group_ids:
+    async def queued_reply_threads(self, keys: Collection[MessageKey]) -> set[MessageKey]:
+        """The threads (group messages, by group and channel) with replies waiting in the reply lane."""
+        if not keys:
             return set()
-        rows = await self._conn.execute(select(replies.c.group_id).distinct().where(
-            replies.c.group_id.in_(list(group_ids))))
-        return {r.group_id for r in rows}
+        rows = await self._conn.execute(select(replies.c.group_id, replies.c.channel).distinct().where(
+            tuple_(replies.c.group_id, replies.c.channel).in_(list(keys))))
+        return {(r.group_id, r.channel) for r in rows}
 
     async def queue_replies(self, pending: Sequence[Pending], now: datetime, owner: str) -> None:
         """Hand replies to the reply lane, in the batch's order (which is their order per group), where
@@ -216,8 +227,9 @@ class DeliveryRepository:
         mine = {r.request_id for r in rows}
         for p in pending:  # one statement each: `seq` follows the order given
             if p.env.id in mine:
+                group_id, channel = message_key(p.request)
                 await self._conn.execute(insert(replies).on_conflict_do_nothing().values(
-                    request_id=p.env.id, group_id=p.request.group.group_id, workspace_id=p.env.workspace_id,
+                    request_id=p.env.id, group_id=group_id, channel=channel, workspace_id=p.env.workspace_id,
                     request=encode(p.env), started_at=p.started_at, may_have_posted=p.prior == SENDING, due_at=now))
 
 
@@ -230,20 +242,20 @@ class RewriteRepository:
         self._deliveries = DeliveryRepository(conn)
 
     async def claim_due(self, now: datetime, owner: str, lease_until: datetime, limit: int) -> list[QueuedRewrite]:
-        due = (select(rewrites.c.group_id).where(rewrites.c.due_at <= now, or_(
+        due = (select(rewrites.c.group_id, rewrites.c.channel).where(rewrites.c.due_at <= now, or_(
             rewrites.c.lease_until.is_(None), rewrites.c.lease_until < now))
             .order_by(rewrites.c.due_at).limit(limit).with_for_update(skip_locked=True))
-        rows = (await self._conn.execute(update(rewrites).where(rewrites.c.group_id.in_(due.scalar_subquery()))
+        rows = (await self._conn.execute(update(rewrites).where(tuple_(rewrites.c.group_id, rewrites.c.channel).in_(due))
                                          .values(owner=owner, lease_until=lease_until).returning(rewrites))).all()
         if not rows:
             return []
-        group_ids = {r.group_id for r in rows}
-        originals = await self._deliveries.group_messages(group_ids)
-        first_posts = await self._deliveries.first_posts(group_ids)
+        keys = {(r.group_id, r.channel) for r in rows}
+        originals = await self._deliveries.group_messages(keys)
+        first_posts = await self._deliveries.first_posts(keys)
         answers = await self._answers([i for r in rows for i in r.request_ids])
         return [QueuedRewrite(r.group_id, r.workspace_id, decode(r.request), r.version,
-                              [answers[i] for i in r.request_ids if i in answers], originals.get(r.group_id),
-                              first_posts.get(r.group_id)) for r in rows]
+                              [answers[i] for i in r.request_ids if i in answers], originals.get((r.group_id, r.channel)),
+                              first_posts.get((r.group_id, r.channel))) for r in rows]
 
     async def _answers(self, request_ids: list[UUID]) -> dict[UUID, Answered]:
         if not request_ids:
@@ -252,26 +264,27 @@ class RewriteRepository:
             deliveries.c.request_id.in_(request_ids), deliveries.c.state == QUEUED))
         return {r.request_id: Answered(r.request_id, NotificationKind(r.kind), r.channel) for r in rows}
 
-    async def postpone(self, due: Sequence[tuple[UUID, datetime]], owner: str) -> None:
-        """Give claimed rewrites back, each due again when given."""
+    async def postpone(self, due: Sequence[tuple[MessageKey, datetime]], owner: str) -> None:
+        """Give claimed rewrites back (by group and channel), each due again when given."""
         if due:
             await self._conn.execute(
-                update(rewrites).where(rewrites.c.group_id == bindparam("g"), rewrites.c.owner == owner)
+                update(rewrites).where(rewrites.c.group_id == bindparam("g"), rewrites.c.channel == bindparam("c"),
+                                       rewrites.c.owner == owner)
                 .values(owner=None, lease_until=None, due_at=bindparam("due")),
-                [{"g": group_id, "due": at} for group_id, at in due])
+                [{"g": group_id, "c": channel, "due": at} for (group_id, channel), at in due])
 
     async def complete(self, queued: QueuedRewrite, outcome: Outcome, owner: str, now: datetime,
                        next_due: datetime) -> bool:
         """Record the rewrite of `queued.version`: False if another replica took it over meanwhile.
         A newer state queued meanwhile stays, due at `next_due` (the message's pace)."""
         handled = [a.request_id for a in queued.answers]
+        this = (rewrites.c.group_id == queued.group_id, rewrites.c.channel == queued.channel)
         gone = await self._conn.execute(delete(rewrites).where(
-            rewrites.c.group_id == queued.group_id, rewrites.c.owner == owner, rewrites.c.version == queued.version))
+            *this, rewrites.c.owner == owner, rewrites.c.version == queued.version))
         if gone.rowcount == 0:
             left = func.array(select(func.unnest(rewrites.c.request_ids)).except_(
                 select(func.unnest(bindparam("handled", handled, type_=ARRAY(Uuid))))).scalar_subquery())
-            kept = await self._conn.execute(update(rewrites).where(
-                rewrites.c.group_id == queued.group_id, rewrites.c.owner == owner).values(
+            kept = await self._conn.execute(update(rewrites).where(*this, rewrites.c.owner == owner).values(
                 request_ids=left, owner=None, lease_until=None, due_at=next_due))
             if kept.rowcount == 0:
                 return False
@@ -287,18 +300,18 @@ class RewriteRepository:
                 state=SENT if outcome.ok else FAILED, message_ts=outcome.ts, attempts=len(outcome.attempts),
                 last_error=outcome.error, finished_at=now))
         if outcome.ok and outcome.ts and queued.original is None:  # found in the channel: remember it
-            await self._deliveries.remember_group_messages([(queued.group_id, GroupMessage(
-                queued.request.channel, outcome.ts))])
+            await self._deliveries.remember_group_messages([(queued.group_id, GroupMessage(queued.channel, outcome.ts))])
         if outcome.ok:
-            await self._conn.execute(update(group_messages).where(group_messages.c.group_id == queued.group_id)
-                                     .values(last_rewrite_at=now))
+            await self._conn.execute(update(group_messages).where(
+                group_messages.c.group_id == queued.group_id, group_messages.c.channel == queued.channel)
+                .values(last_rewrite_at=now))
 
 
 
 class ReplyRepository:
-    """The reply lane's queue: only the head of each group's queue is claimed (so a group's replies go
-    in order), with a lease (SKIP LOCKED: replicas share it); a reply is completed only by the replica
-    still holding it. A reply claimed again while it still has an owner was taken over from a replica
+    """The reply lane's queue: only the head of each thread's queue (a group's message in one channel)
+    is claimed (so a thread's replies go in order), with a lease (SKIP LOCKED: replicas share it); a
+    reply is completed only by the replica still holding it. A reply claimed again while it still has an owner was taken over from a replica
     whose lease ran out: it may have been posted, and is looked for before posting."""
 
     def __init__(self, conn: AsyncConnection) -> None:
@@ -309,7 +322,8 @@ class ReplyRepository:
         earlier = replies.alias("earlier")
         heads = (select(replies.c.request_id).where(
             replies.c.due_at <= now, or_(replies.c.lease_until.is_(None), replies.c.lease_until < now),
-            ~exists().where(earlier.c.group_id == replies.c.group_id, earlier.c.seq < replies.c.seq))
+            ~exists().where(earlier.c.group_id == replies.c.group_id, earlier.c.channel == replies.c.channel,
+                            earlier.c.seq < replies.c.seq))
             .order_by(replies.c.due_at, replies.c.seq).limit(limit).with_for_update(skip_locked=True))
         rows = (await self._conn.execute(
             update(replies).where(replies.c.request_id.in_(heads.scalar_subquery())).values(
@@ -318,11 +332,12 @@ class ReplyRepository:
             .returning(replies))).all()
         if not rows:
             return []
-        group_ids = {r.group_id for r in rows}
-        originals = await self._deliveries.group_messages(group_ids)
-        first_posts = await self._deliveries.first_posts(group_ids)
-        claimed = [QueuedReply(decode(r.request), r.started_at, r.may_have_posted, originals.get(r.group_id),
-                               first_posts.get(r.group_id)) for r in sorted(rows, key=lambda r: (r.due_at, r.seq))]
+        keys = {(r.group_id, r.channel) for r in rows}
+        originals = await self._deliveries.group_messages(keys)
+        first_posts = await self._deliveries.first_posts(keys)
+        claimed = [QueuedReply(decode(r.request), r.started_at, r.may_have_posted, originals.get((r.group_id, r.channel)),
+                               first_posts.get((r.group_id, r.channel)))
+                   for r in sorted(rows, key=lambda r: (r.due_at, r.seq))]
         return claimed
 
     async def renew(self, request_ids: Collection[UUID], owner: str, lease_until: datetime) -> None:

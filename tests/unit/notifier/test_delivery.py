@@ -122,6 +122,7 @@ def test_several_rewrites_of_a_group_in_a_batch_become_one_with_the_latest_state
     latest = rewrites[first.group_id]
     assert latest.env is batch[3].env and latest.env.data.group.status == GroupStatus.ACKNOWLEDGED
     assert latest.request_ids == [p.env.id for p in batch[:4]]  # every rewrite it answers
+    assert latest.key == (first.group_id, "#alerts")
     assert rewrites[second.group_id].env is batch[5].env and rewrites[second.group_id].request_ids == []  # reply's own
     assert [handed_over(p) for p in batch] == [True] * 4 + [False, False, False]
 

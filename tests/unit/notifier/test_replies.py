@@ -26,7 +26,7 @@ def test_replies_go_at_once_while_their_channel_has_a_turn_then_queue_without_wa
     posts, queued_groups = Pacer(rate_per_s=1.0, burst=3), set()
     batch = [pending(K.ESCALATION) for _ in range(5)]
     assert [goes_inline(p, queued_groups, posts, 0.0) for p in batch] == [True, True, True, False, False]
-    assert queued_groups == {p.request.group.group_id for p in batch[3:]}
+    assert queued_groups == {(p.request.group.group_id, "#alerts") for p in batch[3:]}  # their threads
     assert goes_inline(pending(K.ESCALATION, channel="#other"), queued_groups, posts, 0.0)  # per channel
     assert posts.delay("#alerts", 0.0) == 1.0  # only the replies sent spent a turn
 
@@ -42,10 +42,10 @@ def test_a_first_notification_never_queues_and_still_spends_its_channels_turn() 
 def test_a_groups_later_reply_queues_behind_its_waiting_one_even_when_the_channel_has_a_turn() -> None:
     posts = Pacer(rate_per_s=1.0, burst=5)
     waiting, other = uuid4(), uuid4()
-    queued_groups = {waiting}
+    queued_groups = {(waiting, "#alerts")}
     assert not goes_inline(pending(K.ESCALATION, group_id=waiting), queued_groups, posts, 0.0)
     assert goes_inline(pending(K.ESCALATION, group_id=other), queued_groups, posts, 0.0)
-    assert queued_groups == {waiting}
+    assert queued_groups == {(waiting, "#alerts")}
 
 
 def queued(channel: str = "#alerts", original: GroupMessage | None = ORIGINAL, first_post: str | None = SENT,

@@ -39,7 +39,7 @@ def test_the_message_itself_is_rewritten_with_the_new_severity():
     assert "Severity raised" not in call.text  # the message shows the group, the reply says what happened
 
 
-def test_a_first_message_on_an_added_route_does_not_become_the_groups_original():
+def test_a_first_message_on_an_added_route_becomes_that_routes_original():
     from uuid import uuid4
 
     from signalcraft_notifier.domain.delivery import Outcome, Pending, posted_original
@@ -52,5 +52,6 @@ def test_a_first_message_on_an_added_route_does_not_become_the_groups_original()
         env = Envelope.wrap(request, workspace_id="ws", key=str(uuid4()), correlation_id="c", occurred_at=T0)
         return Pending(env, request, None, T0, Outcome(ok=True, ts="1.2"), Lane.FIRST)
 
-    assert posted_original(posted("severity_raised")) is None
+    # One message per route (keyed by group and channel): it does not replace the first route's.
+    assert posted_original(posted("severity_raised")) == GroupMessage("#page", "1.2")
     assert posted_original(posted(None)) == GroupMessage("#page", "1.2")

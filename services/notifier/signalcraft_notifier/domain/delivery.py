@@ -12,9 +12,15 @@ other messages, paced thread replies), so the requests of a polled batch are spl
   so the batch never sleeps for pacing;
 - REWRITE: the group's message rewritten in place (updated, state changed, resolved; a new-group
   request for a group that already has its message). Rewrites are handed to the rewrite lane
-  (handlers.RewriteLane) in the batch's transaction: per group only the latest state is kept, and
+  (handlers.RewriteLane) in the batch's transaction: per message only the latest state is kept, and
   the lane paces chat.update per message and per workspace on its own time.
 A reopen or snooze expiry also hands its group's new state to the rewrite lane.
+
+One message per route. A group routed to several channels (a rule's `continue`, a route added when
+its severity was raised) has a top-level message in each, and each is its own: a request is about
+the message in its route's channel (`message_key`: group id and channel), which it rewrites or
+replies under; originals, rewrites and queued replies are all kept per message. A group with one
+route has one message, as before.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from uuid import UUID
 
 from signalcraft_schemas import Envelope, Severity
 from signalcraft_schemas.events import (
-    ADDED_ROUTE_REASON, NotificationDelivered, NotificationFailed, NotificationKind, NotificationRequested,
+    NotificationDelivered, NotificationFailed, NotificationKind, NotificationRequested,
 )
 
 from .message import build, rejection_text
@@ -46,6 +52,7 @@ BROADCAST_KINDS = (NotificationKind.ESCALATION, NotificationKind.SEVERITY_RAISED
 # Thread replies that also change the group's message (its state, or its severity).
 REPLY_AND_REWRITE_KINDS = (NotificationKind.REOPENED, NotificationKind.SNOOZE_EXPIRED, NotificationKind.SEVERITY_RAISED)
 TOP_LEVEL = NotificationKind.NEW_GROUP.value  # the metadata kind of a group's own message
+MessageKey = tuple[UUID, str]  # (group id, channel): a group's message on one of its routes
 
 
 class LookupFailed(Exception):
@@ -66,10 +73,17 @@ class Lane(StrEnum):
 
 @dataclass(frozen=True)
 class GroupMessage:
-    """Where a group's original Slack message is: updates rewrite it, escalations reply in its thread."""
+    """Where a group's original Slack message in one channel is: updates rewrite it, escalations reply
+    in its thread."""
 
     channel: str
     ts: str
+
+
+def message_key(request: NotificationRequested) -> MessageKey:
+    """The group's message a request is about: the one in its route's channel. An escalation posted in
+    another target channel of its level (`group_channel` set) belongs to the route whose message it names."""
+    return request.group.group_id, request.group_channel or request.channel
 
 
 @dataclass(frozen=True)
@@ -108,14 +122,15 @@ class Pending:
 
 @dataclass
 class DeliveryBatch:
-    """The pending requests of one polled batch, with the original messages of their groups, those
-    another replica is sending right now (waited for before this batch goes on), and the groups
-    whose replies wait in the reply lane (their later replies queue behind them)."""
+    """The pending requests of one polled batch, with the original messages of their groups (per
+    route: keyed by group and channel), those another replica is sending right now (waited for before
+    this batch goes on), and the messages whose replies wait in the reply lane (their later replies
+    queue behind them)."""
 
     pending: list[Pending]
-    originals: dict[UUID, GroupMessage]
+    originals: dict[MessageKey, GroupMessage]
     in_flight: list[Envelope[Any]] = field(default_factory=list)
-    queued_groups: set[UUID] = field(default_factory=set)
+    queued_threads: set[MessageKey] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.pending) + len(self.in_flight)
@@ -144,11 +159,17 @@ class Ephemeral:
 
 @dataclass(frozen=True)
 class Rewrite:
-    """The latest state of a group's message, as one batch leaves it (the rewrite lane's input)."""
+    """The latest state of a group's message in one channel, as one batch leaves it (the rewrite
+    lane's input)."""
 
     group_id: UUID
+    channel: str
     env: Envelope[Any]  # the request whose snapshot the message will show
     request_ids: list[UUID]  # requests whose result comes from the rewrite (not the reply ones)
+
+    @property
+    def key(self) -> MessageKey:
+        return self.group_id, self.channel
 
 
 def is_finished(state: str | None) -> bool:
@@ -188,12 +209,12 @@ def priority(pending: Pending) -> int:
     return 3 if pending.request.kind == NotificationKind.ESCALATION else 4
 
 
-def original_of(request: NotificationRequested, originals: dict[UUID, GroupMessage]) -> GroupMessage | None:
-    """The group's message a request edits or replies under, if it is in the request's own channel. A
-    group routed to several channels (a rule's `continue`, a re-route) gets a message in each, of which
-    only the first is recorded: in another channel a new-group request is posted, not made a rewrite."""
-    original = originals.get(request.group.group_id) if needs_original(request) else None
-    return original if original is not None and original.channel == request.channel else None
+def original_of(request: NotificationRequested, originals: dict[MessageKey, GroupMessage]) -> GroupMessage | None:
+    """The group's message a request edits or replies under: the one in its route's channel. A group
+    routed to several channels (a rule's `continue`, a re-route) has a message in each: a request for
+    another channel never edits or threads under this one, and a new-group request for a channel the
+    group has no message in yet is posted there."""
+    return originals.get(message_key(request)) if needs_original(request) else None
 
 
 def plan_post(request: NotificationRequested, workspace_id: str, original: GroupMessage | None) -> SlackCall:
@@ -255,29 +276,29 @@ def settled(outcome: Outcome, original: GroupMessage | None) -> Outcome:
 
 
 def posted_original(pending: Pending) -> GroupMessage | None:
-    """The group's original message, if this request just posted it. A first message on a route the group
-    gained when its severity was raised is not: the group has its original elsewhere (replies go there)."""
+    """The group's original message in the request's channel, if this request just posted it (also the
+    first message on a route the group gained when its severity was raised: that route's message)."""
     outcome = pending.outcome
-    if pending.request.reason == ADDED_ROUTE_REASON:
-        return None
     if outcome and outcome.ok and outcome.ts and pending.lane == Lane.FIRST:
         return GroupMessage(pending.request.channel, outcome.ts)
     return None
 
 
 def coalesced_rewrites(pending: list[Pending]) -> list[Rewrite]:
-    """Per group, the batch's last request that changes the message (requests are in order per
-    group), with every rewrite-lane request it answers: several updates become one chat.update."""
-    latest: dict[UUID, Envelope[Any]] = {}
-    answered: dict[UUID, list[UUID]] = {}
+    """Per message (group and channel), the batch's last request that changes it (requests are in
+    order per group), with every rewrite-lane request it answers: several updates become one
+    chat.update. Each route's message of a group is rewritten on its own."""
+    latest: dict[MessageKey, Envelope[Any]] = {}
+    answered: dict[MessageKey, list[UUID]] = {}
     for p in pending:
         if p.lane is None or not rewrites_message(p.request, p.lane):
             continue
-        group_id = p.request.group.group_id
-        latest[group_id] = p.env
+        key = message_key(p.request)
+        latest[key] = p.env
         if p.lane == Lane.REWRITE:
-            answered.setdefault(group_id, []).append(p.env.id)
-    return [Rewrite(group_id, env, answered.get(group_id, [])) for group_id, env in latest.items()]
+            answered.setdefault(key, []).append(p.env.id)
+    return [Rewrite(group_id, channel, env, answered.get((group_id, channel), []))
+            for (group_id, channel), env in latest.items()]
 
 
 def handed_over(pending: Pending) -> bool:

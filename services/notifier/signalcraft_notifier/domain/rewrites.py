@@ -1,6 +1,7 @@
 """The rewrite lane's decisions: what to do with a group's queued rewrite, and the results it
-owes. A queued rewrite holds the latest state of one group's message (a later request replaces an
-earlier one, so rewrites of one message coalesce while it waits) and the requests it answers.
+owes. A queued rewrite holds the latest state of one group's message in one channel (a later request
+replaces an earlier one, so rewrites of one message coalesce while it waits; a group with several
+routes has one queued rewrite per route's message) and the requests it answers.
 
 Its message is known (rewrite it), being posted right now by the first lane (wait a moment), or
 missing: then it is looked for in the channel by its metadata, as after a crash, and if it is not
@@ -19,7 +20,7 @@ from uuid import UUID
 from signalcraft_schemas import Envelope
 from signalcraft_schemas.events import NotificationDelivered, NotificationFailed, NotificationKind, NotificationRequested
 
-from .delivery import ORIGINAL_MISSING, SEARCH_MARGIN, SENDING, GroupMessage, Outcome
+from .delivery import ORIGINAL_MISSING, SEARCH_MARGIN, SENDING, GroupMessage, MessageKey, Outcome, message_key
 from .pacing import Pacer
 
 WAIT_FOR_FIRST_POST = timedelta(seconds=1)
@@ -42,12 +43,21 @@ class QueuedRewrite:
     version: int
     answers: list[Answered]
     original: GroupMessage | None
-    first_post: str | None  # the state of the group's new-group delivery, if any
+    first_post: str | None  # the state of the group's new-group delivery in this channel, if any
 
     @property
     def request(self) -> NotificationRequested:
         data: NotificationRequested = self.env.data
         return data
+
+    @property
+    def key(self) -> MessageKey:
+        """The message rewritten: the group's in the request's channel."""
+        return message_key(self.request)
+
+    @property
+    def channel(self) -> str:
+        return self.key[1]
 
 
 class Step(StrEnum):
