@@ -7,16 +7,21 @@ the group as it now stands, or 409 with the rejection's reason (e.g. already_res
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import BaseModel, Field
+
+from signalcraft_schemas.events import GroupAction
 
 from .. import handlers
 from ..domain.commands import CommandRequest, InvalidCommand, UnknownGroup, accepted, outcome_answer
 from ..domain.identity import Caller
+from ..domain.read_views import Group
 from .auth import current_caller, require_token
 from .request_bodies import RequestBody, StorableTime
 
@@ -32,7 +37,31 @@ class CommandIn(RequestBody):
     text: str | None = Field(default=None, max_length=4000, description="notes: the note")
 
 
-@router.post("/alert-groups/{group_id}/{action}", status_code=202)
+class CommandAccepted(BaseModel):
+    command_id: UUID = Field(description="Finds the command's outcome")
+    group_id: UUID
+    action: GroupAction
+    actor: str
+    snooze_until: datetime | None
+    status: Literal["accepted", "pending"] = Field(description="pending: `?wait=true` timed out before grouping "
+                                                               "answered (the command may still apply)")
+
+
+class CommandOutcome(BaseModel):
+    command_id: UUID
+    group_id: UUID
+    action: GroupAction
+    actor: str
+    status: str = Field(description="applied (200) or rejected (409)")
+    event: str = Field(description="The event type that answered")
+    reason: str | None = Field(description="A rejection's reason, e.g. already_resolved")
+    group: Group | None = Field(description="The group as it now stands")
+
+
+@router.post("/alert-groups/{group_id}/{action}", status_code=202, response_model=CommandAccepted, responses={
+    200: {"model": CommandOutcome, "description": "`?wait=true`: applied"},
+    409: {"model": CommandOutcome, "description": "`?wait=true`: rejected"},
+})
 async def command_group(group_id: UUID, action: str, request: Request, body: CommandIn | None = None,
                         wait: bool = False, timeout: float = Query(10.0, gt=0, le=30),
                         caller: Caller = Depends(current_caller)) -> JSONResponse:

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
-from pydantic import Field, HttpUrl, model_validator
+from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from signalcraft_policies.routing import InvalidRule
 from signalcraft_runtime.clock import utcnow
 from signalcraft_runtime.service import Service
 from signalcraft_schemas.durations import DurationSeconds
 from signalcraft_schemas import NormalizedAlert
-from signalcraft_schemas.events import QuickAction, RoutingConditions, RoutingRuleSaved, SeverityBump
+from signalcraft_schemas.events import (
+    QuickAction, RoutingConditions, RoutingRuleSaved, SeverityBump, WorkspaceConfigured,
+)
 
 from .. import handlers
 from ..domain.config import (
@@ -100,19 +103,38 @@ class WorkspaceIn(RequestBody):
                                  escalation_policy_id=self.escalation_policy_id)
 
 
-@router.post("/workspaces", status_code=201)
+class Workspace(BaseModel):
+    """A stored workspace (query.workspaces): its settings as last configured, and when it was created."""
+
+    workspace_id: str
+    name: str
+    dedup_window_minutes: int
+    auto_close_minutes: int
+    default_channel: str | None
+    dedup_window_seconds: int | None = Field(description="Wins over the minutes when set")
+    auto_close_seconds: int | None = Field(description="Wins over the minutes when set")
+    flap_threshold: int | None = Field(description="None only for a workspace stored before flap damping: defaults")
+    flap_window_seconds: int | None
+    flap_quiet_seconds: int | None
+    severity_bump: SeverityBump | None = Field(description="None: no severity bump")
+    escalation_policy_id: str | None = Field(description="The default route's escalation policy")
+    created_at: datetime
+
+
+@router.post("/workspaces", status_code=201, response_model=WorkspaceConfigured)
 async def create_workspace(body: WorkspaceIn, request: Request) -> dict[str, Any]:
+    """The workspace's settings as configured (and as the other services receive them)."""
     with _http_errors():
         return await handlers.create_workspace(_service(request), body.workspace_id, body.settings())
 
 
-@router.put("/workspaces/{workspace_id}")
+@router.put("/workspaces/{workspace_id}", response_model=WorkspaceConfigured)
 async def update_workspace(workspace_id: str, body: WorkspaceIn, request: Request) -> dict[str, Any]:
     with _http_errors():
         return await handlers.save_workspace(_service(request), workspace_id, body.settings())
 
 
-@router.get("/workspaces")
+@router.get("/workspaces", response_model=list[Workspace])
 async def list_workspaces(rows: ConfigRepository = Depends(config_rows),
                           caller: Caller = Depends(current_caller)) -> list[dict[str, Any]]:
     """Every workspace for the admin token; otherwise the caller's own."""
@@ -127,7 +149,33 @@ class IntegrationIn(RequestBody):
     secret: Credential | None = Field(default=None, min_length=8, description="Use the provider's own secret (e.g. Sentry's client secret); generated when omitted")
 
 
-@router.post("/integrations", status_code=201)
+class Integration(BaseModel):
+    """A stored integration, without its secret (stored encrypted only) nor the secret's fingerprint."""
+
+    integration_id: str
+    workspace_id: str
+    provider: str
+    name: str
+    options: dict[str, str]
+    enabled: bool
+    created_at: datetime
+
+
+class IntegrationCreated(BaseModel):
+    """What to configure on the provider's side."""
+
+    integration_id: str
+    workspace_id: str
+    provider: str
+    name: str
+    webhook_url: str
+    secret: str = Field(description="Shown this once; afterwards it is stored encrypted only")
+    events_v2_url: str | None = Field(default=None, description="PagerDuty only (absent otherwise): its Events API "
+                                                                 "v2 endpoint")
+
+
+# Unset fields stay out of the answer: events_v2_url is there for PagerDuty only, as it always was.
+@router.post("/integrations", status_code=201, response_model=IntegrationCreated, response_model_exclude_unset=True)
 async def create_integration(body: IntegrationIn, request: Request) -> dict[str, Any]:
     """Returns the webhook URL and the secret, once; afterwards the secret is stored encrypted only."""
     new = NewIntegration(workspace_id=body.workspace_id, provider=body.provider, name=body.name,
@@ -136,7 +184,7 @@ async def create_integration(body: IntegrationIn, request: Request) -> dict[str,
         return await handlers.add_integration(_service(request), new, request.app.state.public_ingest_url)
 
 
-@router.get("/integrations")
+@router.get("/integrations", response_model=list[Integration])
 async def list_integrations(workspace_id: str, rows: ConfigRepository = Depends(config_rows)) -> list[dict[str, Any]]:
     return await rows.integrations(workspace_id)
 
@@ -148,8 +196,14 @@ class SlackIn(RequestBody):
     team_id: str | None = None
 
 
-@router.post("/slack/connect", status_code=201)
+class SlackConnection(BaseModel):
+    workspace_id: str
+    connected: bool
+
+
+@router.post("/slack/connect", status_code=201, response_model=SlackConnection)
 async def connect_slack(body: SlackIn, request: Request) -> dict[str, Any]:
+    """The credentials are stored encrypted and never answered."""
     credentials = SlackCredentials(workspace_id=body.workspace_id, bot_token=body.bot_token,
                                    signing_secret=body.signing_secret, team_id=body.team_id)
     with _http_errors():
@@ -185,18 +239,32 @@ class RuleIn(RequestBody):
             continue_matching=self.continue_matching, mention=self.mention, quick_actions=tuple(self.quick_actions))
 
 
-@router.get("/routing-rules")
+class RuleQuickAction(BaseModel):
+    """A rule's URL button, as stored: its template is filled from each group."""
+
+    label: str
+    url_template: str
+
+
+class RoutingRule(RoutingRuleSaved):
+    """A rule as stored: its config event, as the router receives it."""
+
+    quick_actions: list[RuleQuickAction] = Field(default_factory=list)  # type: ignore[assignment]
+
+
+@router.get("/routing-rules", response_model=list[RoutingRule])
 async def list_rules(workspace_id: str, rows: ConfigRepository = Depends(config_rows)) -> list[dict[str, Any]]:
+    """In the order the router evaluates them: by position, then id."""
     return rules_in_order(await rows.rule_definitions(workspace_id))
 
 
-@router.post("/routing-rules", status_code=201)
+@router.post("/routing-rules", status_code=201, response_model=RoutingRule)
 async def create_rule(body: RuleIn, request: Request) -> dict[str, Any]:
     with _http_errors():
         return await handlers.create_rule(_service(request), body.definition())
 
 
-@router.put("/routing-rules/{rule_id}")
+@router.put("/routing-rules/{rule_id}", response_model=RoutingRule)
 async def update_rule(rule_id: str, body: RuleIn, request: Request) -> dict[str, Any]:
     with _http_errors():
         return await handlers.save_rule(_service(request), rule_id, body.definition())

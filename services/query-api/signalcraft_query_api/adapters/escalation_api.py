@@ -9,11 +9,13 @@ from datetime import date, datetime, time
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from signalcraft_runtime.clock import utcnow
 from signalcraft_schemas.durations import DurationSeconds, InvalidDuration, duration_seconds
-from signalcraft_schemas.events import EscalationLevel, EscalationRepeat, ScheduleOverride
+from signalcraft_schemas.events import (
+    EscalationLevel, EscalationPolicySaved, EscalationRepeat, ScheduleOverride, ScheduleSaved,
+)
 
 from .. import handlers
 from ..domain.escalation_config import (
@@ -72,25 +74,26 @@ class PolicyIn(RequestBody):
             repeat=EscalationRepeat(every_seconds=self.repeat.every, times=self.repeat.times) if self.repeat else None)
 
 
-@router.get("/escalation-policies")
+# A policy or schedule is answered as stored: its config event, as the router and escalator receive it.
+@router.get("/escalation-policies", response_model=list[EscalationPolicySaved])
 async def list_policies(workspace_id: str, rows: EscalationConfigRows = Depends(escalation_rows)) -> list[dict[str, Any]]:
     return await rows.policies(workspace_id)
 
 
-@router.get("/escalation-policies/{policy_id}")
+@router.get("/escalation-policies/{policy_id}", response_model=EscalationPolicySaved)
 async def get_policy(policy_id: str, rows: EscalationConfigRows = Depends(escalation_rows)) -> dict[str, Any]:
     if (found := await rows.policy(policy_id)) is None:
         raise HTTPException(404, "no such escalation policy")
     return found
 
 
-@router.post("/escalation-policies", status_code=201)
+@router.post("/escalation-policies", status_code=201, response_model=EscalationPolicySaved)
 async def create_policy(body: PolicyIn, request: Request) -> dict[str, Any]:
     with _errors():
         return await handlers.create_policy(_service(request), body.definition())
 
 
-@router.put("/escalation-policies/{policy_id}")
+@router.put("/escalation-policies/{policy_id}", response_model=EscalationPolicySaved)
 async def update_policy(policy_id: str, body: PolicyIn, request: Request) -> dict[str, Any]:
     with _errors():
         return await handlers.save_policy(_service(request), policy_id, body.definition())
@@ -130,25 +133,25 @@ class ScheduleIn(RequestBody):
             overrides=[ScheduleOverride(user=o.user, start=o.start, end=o.end) for o in self.overrides])
 
 
-@router.get("/schedules")
+@router.get("/schedules", response_model=list[ScheduleSaved])
 async def list_schedules(workspace_id: str, rows: EscalationConfigRows = Depends(escalation_rows)) -> list[dict[str, Any]]:
     return await rows.schedules(workspace_id)
 
 
-@router.get("/schedules/{schedule_id}")
+@router.get("/schedules/{schedule_id}", response_model=ScheduleSaved)
 async def get_schedule(schedule_id: str, rows: EscalationConfigRows = Depends(escalation_rows)) -> dict[str, Any]:
     if (found := await rows.schedule(schedule_id)) is None:
         raise HTTPException(404, "no such schedule")
     return found
 
 
-@router.post("/schedules", status_code=201)
+@router.post("/schedules", status_code=201, response_model=ScheduleSaved)
 async def create_schedule(body: ScheduleIn, request: Request) -> dict[str, Any]:
     with _errors():
         return await handlers.create_schedule(_service(request), body.definition())
 
 
-@router.put("/schedules/{schedule_id}")
+@router.put("/schedules/{schedule_id}", response_model=ScheduleSaved)
 async def update_schedule(schedule_id: str, body: ScheduleIn, request: Request) -> dict[str, Any]:
     with _errors():
         return await handlers.save_schedule(_service(request), schedule_id, body.definition())
@@ -161,7 +164,31 @@ async def delete_schedule(schedule_id: str, request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/schedules/{schedule_id}/oncall")
+class OnCallNow(BaseModel):
+    schedule_id: str
+    at: datetime
+    user: str | None = Field(description="Who is on call; None: nobody")
+    since: datetime | None = Field(description="None: unbounded")
+    until: datetime | None = Field(description="None: unbounded")
+    override: bool = Field(description="An override, not the rotation")
+
+
+class HandoffOut(BaseModel):
+    at: datetime
+    local: str = Field(description="`at` in the schedule's time zone, ISO 8601")
+    user: str | None = Field(description="Who takes over; None: nobody")
+    override: bool
+
+
+class Handoffs(BaseModel):
+    schedule_id: str
+    time_zone: str
+    after: datetime
+    on_call: str | None = Field(description="Who is on call at `after`")
+    handoffs: list[HandoffOut] = Field(description="The next handoffs after `after`, soonest first")
+
+
+@router.get("/schedules/{schedule_id}/oncall", response_model=OnCallNow)
 async def who_is_on_call(schedule_id: str, at: AwareDatetime | None = None,
                          rows: EscalationConfigRows = Depends(escalation_rows)) -> dict[str, Any]:
     """Who is on call at `at` (default: now), since and until when."""
@@ -169,7 +196,7 @@ async def who_is_on_call(schedule_id: str, at: AwareDatetime | None = None,
         return await handlers.who_is_on_call(rows, schedule_id, at or utcnow())
 
 
-@router.get("/schedules/{schedule_id}/handoffs")
+@router.get("/schedules/{schedule_id}/handoffs", response_model=Handoffs)
 async def upcoming_handoffs(schedule_id: str, after: AwareDatetime | None = None, count: int = Query(5, ge=1, le=100),
                            rows: EscalationConfigRows = Depends(escalation_rows)) -> dict[str, Any]:
     with _errors():

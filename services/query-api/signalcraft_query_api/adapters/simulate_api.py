@@ -5,10 +5,11 @@ was actually sent (issue 10.6). It reads only: no row, no config event, nothing 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from signalcraft_policies.routing import InvalidRule
 
@@ -51,7 +52,31 @@ async def simulation_rows(request: Request) -> AsyncIterator[SimulationRows]:
         yield SimulationRows(conn)
 
 
-@router.post("/routing-rules/simulate")
+class ChannelCounts(BaseModel):
+    groups: int = Field(description="Distinct groups that reach the channel")
+    notifications: int = Field(description="Top-level messages posted there (one per group and channel)")
+
+
+class ChannelComparison(BaseModel):
+    channel: str
+    simulated: ChannelCounts = Field(description="With the proposed rules")
+    actual: ChannelCounts = Field(description="What was actually sent")
+
+
+class Simulation(BaseModel):
+    since: datetime
+    until: datetime
+    alerts_replayed: int
+    groups: int
+    unrouted_groups: int = Field(description="No rule and no default channel: the router's no_route failure")
+    rerouted_groups: int = Field(description="Routed again after a severity rise, reaching a new channel")
+    default_channel: str | None
+    changed_nothing: bool = Field(description="Always true: a simulation stores and publishes nothing")
+    how_groups_are_formed: str
+    channels: list[ChannelComparison] = Field(description="Per channel, in name order")
+
+
+@router.post("/routing-rules/simulate", response_model=Simulation)
 async def simulate(body: SimulateIn, rows: SimulationRows = Depends(simulation_rows)) -> dict[str, Any]:
     try:
         return await handlers.simulate_routing(rows, body.workspace_id, body.definitions(), body.since, body.until)
