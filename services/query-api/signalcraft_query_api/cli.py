@@ -21,6 +21,7 @@ from .domain.alertmanager_import import InvalidConfig, read_receivers, translate
 from .domain.rule_test import render_text
 
 DURATION_HELP = "a duration: 90s, 15m, 4h, 1d or ISO 8601 (PT15M); wins over the minutes option"
+DEFAULT_POLICY_HELP = "the default route's escalation policy (a group no rule routes), a policy id"
 
 app = typer.Typer(help="SignalCraft admin: workspaces, integrations, Slack, routing rules, alert groups.",
                   no_args_is_help=True)
@@ -97,17 +98,54 @@ def workspace_create(name: str = typer.Option(...), workspace_id: Optional[str] 
                      bump_count: Optional[int] = typer.Option(
                          None, help="severity bump: this many alerts of a group within --bump-within raise it a level"),
                      bump_within: str = typer.Option("5m", help="severity bump: a duration"),
-                     bump_env: list[str] = typer.Option(["prod"], help="severity bump: environment (repeatable)")) -> None:
+                     bump_env: list[str] = typer.Option(["prod"], help="severity bump: environment (repeatable)"),
+                     escalation_policy: Optional[str] = typer.Option(None, help=DEFAULT_POLICY_HELP)) -> None:
     body: dict[str, Any] = {"name": name, "workspace_id": workspace_id, "dedup_window_minutes": dedup_window_minutes,
                             "auto_close_minutes": auto_close_minutes, "default_channel": default_channel,
                             "flap_threshold": flap_threshold, "flap_window": _duration(flap_window),
-                            "flap_quiet": _duration(flap_quiet)}
+                            "flap_quiet": _duration(flap_quiet), "escalation_policy_id": escalation_policy}
     if bump_count is not None:
         body["severity_bump"] = {"count": bump_count, "within": _duration(bump_within), "environments": bump_env}
     for key, value in (("dedup_window", _duration(dedup_window)), ("auto_close", _duration(auto_close))):
         if value is not None:
             body[key] = value
     _show(_call("POST", "/api/workspaces", json=body))
+
+
+@workspace_app.command("update")
+def workspace_update(workspace_id: str,
+                     escalation_policy: Optional[str] = typer.Option(None, help=DEFAULT_POLICY_HELP),
+                     no_escalation_policy: bool = typer.Option(False, "--no-escalation-policy",
+                                                               help="the default route escalates no more"),
+                     default_channel: Optional[str] = None) -> None:
+    """Change some settings of a workspace, keeping the others. Example (a policy needs its workspace
+    first): signalcraft workspace update demo --escalation-policy policy-1a2b3c"""
+    if escalation_policy and no_escalation_policy:
+        raise typer.BadParameter("--escalation-policy or --no-escalation-policy, not both")
+    found = [w for w in _call("GET", "/api/workspaces") if w["workspace_id"] == workspace_id]
+    if not found:
+        typer.echo(f"error: no workspace {workspace_id}", err=True)
+        raise typer.Exit(1)
+    body = _workspace_body(found[0])
+    if escalation_policy or no_escalation_policy:
+        body["escalation_policy_id"] = escalation_policy
+    if default_channel is not None:
+        body["default_channel"] = default_channel
+    _show(_call("PUT", f"/api/workspaces/{workspace_id}", json=body))
+
+
+def _workspace_body(row: dict[str, Any]) -> dict[str, Any]:
+    """A workspace as GET /api/workspaces shows it, as the body that saves it unchanged (PUT replaces)."""
+    body = {key: row.get(key) for key in ("name", "workspace_id", "dedup_window_minutes", "auto_close_minutes",
+                                          "default_channel", "flap_threshold", "escalation_policy_id")}
+    for key, column in (("dedup_window", "dedup_window_seconds"), ("auto_close", "auto_close_seconds"),
+                        ("flap_window", "flap_window_seconds"), ("flap_quiet", "flap_quiet_seconds")):
+        if row.get(column) is not None:
+            body[key] = row[column]
+    if bump := row.get("severity_bump"):
+        body["severity_bump"] = {"count": bump["count"], "within": bump["within_seconds"],
+                                 "environments": bump["environments"]}
+    return {key: value for key, value in body.items() if value is not None or key == "escalation_policy_id"}
 
 
 @workspace_app.command("list")
@@ -150,14 +188,17 @@ def rule_add(workspace: str = typer.Option(...), name: str = typer.Option(...), 
              quick_action: list[str] = typer.Option([], help="LABEL=URL_TEMPLATE, e.g. "
                                                      "'Dashboard=https://grafana/d/x?var-svc={project}' (repeatable)"),
              runbook_url: Optional[str] = None, escalate_after_minutes: Optional[int] = None,
-             escalate_after: Optional[str] = typer.Option(None, help=DURATION_HELP)) -> None:
+             escalate_after: Optional[str] = typer.Option(None, help=DURATION_HELP),
+             escalation_policy: Optional[str] = typer.Option(
+                 None, help="an escalation policy id (signalcraft policy add); wins over --escalate-after")) -> None:
     """Example: signalcraft rule add --workspace demo --name prod-high --env prod --min-severity high --channel '#oncall'"""
     _show(_call("POST", "/api/routing-rules", json={
         "workspace_id": workspace, "name": name, "channel": channel, "position": position,
         "conditions": {"environments": env, "min_severity": min_severity, "projects": project,
                        "tags": _options(tag), "sources": source, "tag_keys": tag_exists, "matchers": matcher},
         "runbook_url": runbook_url, "escalate_after_minutes": escalate_after_minutes,
-        "escalate_after": _duration(escalate_after), "continue": continue_, "mention": mention,
+        "escalate_after": _duration(escalate_after), "escalation_policy_id": escalation_policy,
+        "continue": continue_, "mention": mention,
         "quick_actions": [{"label": label, "url_template": url} for label, url in _options(quick_action).items()]}))
 
 
