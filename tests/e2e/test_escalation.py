@@ -84,6 +84,11 @@ def message_in(tenant: Tenant, channel: str) -> dict[str, Any]:
                            60, what=f"the group's message in {channel}"))
 
 
+def group_of_message(message: dict[str, Any]) -> str | None:
+    """The group a message is about, from the metadata the notifier marks it with (edits keep it)."""
+    return ((message.get("metadata") or {}).get("event_payload") or {}).get("group_id")
+
+
 def escalation_replies(tenant: Tenant, message: dict[str, Any]) -> list[dict[str, Any]]:
     """The escalation notices in the thread of the group's message, oldest first."""
     return [m for m in tenant.slack_messages()
@@ -165,9 +170,10 @@ async def test_levels_fire_in_order_each_once_on_time_then_repeat_until_an_ack_s
     tenant.admin.close()
 
 
-async def test_snooze_and_resolve_cancel_a_pending_escalation_and_a_reopen_arms_it_again(stack: Stack) -> None:
-    tenant = make_tenant(stack)
-    policy = add_policy(tenant, [("8s", [tenant.channel])])
+async def test_snooze_and_resolve_cancel_a_pending_escalation_and_a_reopen_arms_it_again_unless_flapping(
+        stack: Stack) -> None:
+    tenant = make_tenant(stack, flap_threshold=1)  # the second reopen within the hour flaps
+    policy = add_policy(tenant, [("10s", [tenant.channel])])
     tenant.admin.add_rule(tenant.workspace_id, "all", tenant.channel, escalation_policy_id=policy)
     await fire(tenant, "8200001")
     await fire(tenant, "8200002")
@@ -175,13 +181,13 @@ async def test_snooze_and_resolve_cancel_a_pending_escalation_and_a_reopen_arms_
     snoozed, resolved = sorted(groups, key=lambda g: g["title"])  # issue 8200001, issue 8200002
     for group in groups:
         wait_until(lambda: timer_state(tenant, group["group_id"]) == "pending", 30, what="the escalation armed")
-    messages = {g["group_id"]: wait_until(lambda: next((m for m in tenant.slack_messages() if not m.get("thread_ts")
-                                                        and g["group_id"] in json.dumps(m["blocks"])), None),
-                                          60, what="the group's message") for g in groups}
 
     command(tenant, snoozed["group_id"], "snooze", duration="1h", by="sam")
     command(tenant, resolved["group_id"], "resolve", by="rae")
-    assert time.time() < first_seen(snoozed) + 8, "the commands came after the deadline: too slow a machine"
+    assert time.time() < first_seen(snoozed) + 10, "the commands came after the deadline: too slow a machine"
+    messages = {g["group_id"]: wait_until(lambda: next((m for m in tenant.slack_messages() if not m.get("thread_ts")
+                                                        and group_of_message(m) == g["group_id"]), None),
+                                          60, what="the group's message") for g in groups}
     for group, reason, by in ((snoozed, "snoozed", "api:sam"), (resolved, "resolved", "api:rae")):
         wait_until(lambda: timer_state(tenant, group["group_id"]) != "pending", 30, what=f"cancelled by {reason}")
         assert timer_state(tenant, group["group_id"]) == "cancelled"
@@ -195,7 +201,7 @@ async def test_snooze_and_resolve_cancel_a_pending_escalation_and_a_reopen_arms_
     wait_until(lambda: timeline(tenant, resolved["group_id"], "reopened"), 60, what="the reopen")
     again = wait_until(lambda: escalation_replies(tenant, messages[resolved["group_id"]]), 60,
                        what="the re-armed escalation")
-    assert again[0]["received_at"] >= reopened_at + 8 - 0.2
+    assert again[0]["received_at"] >= reopened_at + 10 - 0.2
     assert again[0]["text"].startswith("<!here> Escalation 1:") and again[0]["reply_broadcast"] is True
     # By now the first deadline of both groups is long past: neither escalated before its cancel.
     no_delivery_half_done(tenant)
@@ -203,6 +209,18 @@ async def test_snooze_and_resolve_cancel_a_pending_escalation_and_a_reopen_arms_
     assert len(escalation_replies(tenant, messages[resolved["group_id"]])) == 1
     assert [e["detail"]["level"] for e in timeline(tenant, resolved["group_id"], "escalated")] == [1]
     assert timeline(tenant, snoozed["group_id"], "escalated") == []
+
+    # Resolved and firing once more: a second reopen, flapping, arms no escalation.
+    command(tenant, resolved["group_id"], "resolve", by="rae")
+    await fire(tenant, "8200002")
+    [flapping] = wait_until(lambda: [r for r in tenant.slack_messages() if r.get("thread_ts") == messages[
+        resolved["group_id"]]["ts"] and "flap 2" in r["text"]], 60, what="the flapping reopen's reply")
+    assert "flapping" in json.dumps(flapping["blocks"]) and "<!here>" not in flapping["text"]
+    # The router asks for the reply and (were it not flapping) the escalation in one transaction:
+    # both are out by now, but read by query-api from two topics, so give the other a moment.
+    await asyncio.sleep(1.0)
+    assert len(timeline(tenant, resolved["group_id"], "escalation_armed")) == 2  # the first, and reopen 1
+    assert timer_state(tenant, resolved["group_id"]) == "fired"
     tenant.admin.close()
 
 
@@ -255,11 +273,11 @@ async def test_a_schedule_target_mentions_whoever_is_on_call_when_the_level_fire
                      "time_zone": "Europe/Berlin", "start_date": (date.today() - timedelta(days=3)).isoformat(),
                      "handoff_time": "09:00", "shift": "daily"}
     schedule = call(tenant, "POST", "/api/schedules", json=schedule_body)["schedule_id"]
-    policy = add_policy(tenant, [("6s", [f"schedule:{schedule}"])])
+    policy = add_policy(tenant, [("10s", [f"schedule:{schedule}"])])
     tenant.admin.add_rule(tenant.workspace_id, "all", tenant.channel, escalation_policy_id=policy)
     await fire(tenant, "8400001")
-    gid = group_of(tenant)["group_id"]
-    message = message_in(tenant, tenant.channel)
+    group = group_of(tenant)
+    gid = group["group_id"]
     wait_until(lambda: timer_state(tenant, gid) == "pending", 30, what="the escalation armed")
     rotation = call(tenant, "GET", f"/api/schedules/{schedule}/oncall")  # Alice or Carol, by the day
     assert rotation["user"] in ("<@UALICE>", "<@UCAROL>") and not rotation["override"], rotation
@@ -269,6 +287,7 @@ async def test_a_schedule_target_mentions_whoever_is_on_call_when_the_level_fire
     override = {"user": "<@UBOB>", "start": (now - timedelta(minutes=1)).isoformat(),
                 "end": (now + timedelta(hours=1)).isoformat()}
     call(tenant, "PUT", f"/api/schedules/{schedule}", json=schedule_body | {"overrides": [override]})
+    assert time.time() < first_seen(group) + 8, "the override came too close to the deadline: too slow a machine"
     oncall = call(tenant, "GET", f"/api/schedules/{schedule}/oncall")
     assert oncall["user"] == "<@UBOB>" and oncall["override"], oncall
     later = call(tenant, "GET", f"/api/schedules/{schedule}/oncall",
@@ -278,6 +297,7 @@ async def test_a_schedule_target_mentions_whoever_is_on_call_when_the_level_fire
     lines = shown.strip().splitlines()
     assert "on call now <@UBOB>" in lines[0] and "Europe/Berlin" in lines[0] and len(lines) == 4, shown
 
+    message = message_in(tenant, tenant.channel)
     [notice] = wait_until(lambda: escalation_replies(tenant, message), 60, what="level 1")
     assert notice["text"].startswith("<@UBOB> Escalation 1:") and rotation["user"] not in notice["text"], notice["text"]
     assert notice["reply_broadcast"] is True
