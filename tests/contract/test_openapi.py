@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from signalcraft_query_api.main import CORS_METHODS
 from signalcraft_query_api.openapi_document import COMMITTED, build, render
 
 
@@ -38,3 +39,10 @@ def test_every_api_operation_answers_a_typed_model():
                 if code.startswith("2") and schema is not None and not _typed(schema):
                     untyped.append(f"{method.upper()} {path} {code}")
     assert not untyped, f"operations whose success response is not a pydantic model: {untyped}"
+
+
+def test_a_browser_frontend_may_use_every_method_the_api_answers():
+    """A method missing from CORS fails in the browser's preflight only (PATCH once did)."""
+    used = {method.upper() for path, operations in json.loads(COMMITTED.read_text())["paths"].items()
+            if path.startswith("/api/") for method in operations}
+    assert used <= set(CORS_METHODS), f"methods the API answers but CORS refuses: {sorted(used - set(CORS_METHODS))}"
