@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, asc, case, desc, func, literal, select, tuple_
+from sqlalchemy import BigInteger, and_, asc, case, cast, desc, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..domain.read_views import OverviewCounts
@@ -148,7 +148,6 @@ class ReadQueries:
         real_alerts = (alerts.c.workspace_id == workspace_id, alerts.c.received_at >= since, alerts.c.is_test.is_not(True))
         real_groups = (groups.c.workspace_id == workspace_id, groups.c.first_seen_at >= since,
                        groups.c.is_test.is_not(True))
-        alert_count = (await conn.execute(select(func.count()).select_from(alerts).where(*real_alerts))).scalar_one()
         acked_by = groups.c.acknowledged_by
         g = (await conn.execute(select(
             func.count().label("groups"),
@@ -162,11 +161,14 @@ class ReadQueries:
             func.count().filter(acked_by.is_not(None), acked_by.not_like("slack:%"), acked_by.not_like("api:%"))
             .label("acked_provider"),
         ).where(*real_groups))).one()
+        # Alerts per group key, then per source and project: hashed twice, where count(DISTINCT) sorts
+        # every alert of the window (seconds over a 7-day window of 400,000 alerts).
+        per_key = (select(alerts.c.source, alerts.c.project, func.count().label("n")).where(*real_alerts)
+                   .group_by(alerts.c.source, alerts.c.project, alerts.c.group_key).subquery())
         noisy = _rows(await conn.execute(
-            select(alerts.c.source, alerts.c.project, func.count().label("alerts"),
-                   func.count(func.distinct(alerts.c.group_key)).label("groups"))
-            .where(*real_alerts)
-            .group_by(alerts.c.source, alerts.c.project).order_by(desc("alerts")).limit(5)))
+            select(per_key.c.source, per_key.c.project, cast(func.sum(per_key.c.n), BigInteger).label("alerts"),
+                   func.count().label("groups"))
+            .group_by(per_key.c.source, per_key.c.project).order_by(desc("alerts")).limit(5)))
         delivery = (await conn.execute(select(
             func.count().filter(notifications.c.status == "delivered").label("delivered"),
             func.count().filter(notifications.c.status == "failed").label("failed"),
@@ -178,6 +180,7 @@ class ReadQueries:
         group_hour = func.date_trunc("hour", groups.c.first_seen_at)
         per_hour_alerts = {r.hour: r.n for r in await conn.execute(
             select(alert_hour.label("hour"), func.count().label("n")).where(*real_alerts).group_by(alert_hour))}
+        alert_count = sum(per_hour_alerts.values())  # the same alerts as the hours': no scan of its own
         per_hour_groups = {r.hour: r.n for r in await conn.execute(
             select(group_hour.label("hour"), func.count().label("n")).where(*real_groups).group_by(group_hour))}
         return OverviewCounts(
