@@ -292,7 +292,7 @@ def test_pagerduty_trigger_acknowledge_resolve_through_v2_enqueue(tenant: Tenant
     resolved_update(tenant, message)
     assert len(tenant.slack_messages()) == 1
     kinds = [e["kind"] for e in tenant.admin.get(f"/api/alert-groups/{group['group_id']}")["timeline"]]
-    assert kinds[0] == "opened" and kinds.index("acknowledged") < kinds.index("resolved")
+    assert kinds[:2] == ["received", "opened"] and kinds.index("acknowledged") < kinds.index("resolved")
 
 
 def test_pagerduty_unknown_routing_key_is_401_in_pagerdutys_error_shape(tenant: Tenant) -> None:
