@@ -137,6 +137,8 @@ class Stack:
             # One broker on one machine: partitions add no parallelism, and Tansu on S3 writes one
             # object per partition batch, so 2 partitions cost half the storage writes of 8.
             "SIGNALCRAFT_TOPIC_PARTITIONS": str(self.options.topic_partitions),
+            # Sources gone silent (alert_when_silent) are noticed within seconds, not the default minute.
+            "SIGNALCRAFT_SILENCE_CHECK_SECONDS": "2",
             # No load balancer to wait for here: after SIGTERM a service drains and stops at once.
             "SIGNALCRAFT_DRAIN_DELAY_SECONDS": "0",
             "PYTHONUNBUFFERED": "1",

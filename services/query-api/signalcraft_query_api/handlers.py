@@ -69,6 +69,12 @@ from .repository.identity import IdentityRows
 from .repository.projection import ReadModelWriter
 from .repository.read_queries import Filters, ReadQueries
 from .repository.slack_health import SlackTokenRows
+from .repository.silence import SilenceRows
+from .domain.read_views import HISTORY as SILENCE_HISTORY
+from .domain.silence import (
+    Raise as RaiseSilenceAlert, Step as SilenceStep, alert_of as silence_alert_of, event as silence_event,
+    needs_history, raised_record, step_workspace, steps as silence_steps, with_history,
+)
 from .repository.simulate import SimulationRows
 from .domain.integration_ops import (
     SignedWebhook, StoredIntegration, UnknownIntegrationId, integration_deleted, integration_state, integration_view,
@@ -262,6 +268,41 @@ async def check_due_slack_tokens(service: Service, every_s: float, limit: int = 
         async with service.engine.begin() as conn:
             await SlackTokenRows(conn).record(workspace_id, sealed, status, utcnow())
     return len(due)
+
+
+# --- sources gone silent (issue 11.2) -------------------------------------------------------------
+
+
+async def alert_on_silent_sources(service: Service) -> int:
+    """Drain step: an integration with alert_when_silent gone silent raises one alert of SignalCraft's
+    own (the outbox, onto alerts.normalized: grouping, router, notifier as any alert), resolved when it
+    speaks again. Returns the alerts emitted (a new silence behind a resolved one comes next pass)."""
+    now = utcnow()
+    async with service.engine.connect() as conn:
+        rows = SilenceRows(conn)
+        watched = await rows.watched()
+        alerted = await rows.alerted(watched.keys())
+        due = [w for w in watched.values() if needs_history(w, alerted.get(w.integration_id), now)]
+        watched = with_history(watched, await rows.history(due, now - SILENCE_HISTORY))
+    done = 0
+    for step in silence_steps(watched, alerted, now):
+        done += await _take_silence_step(service, step, now)
+    return done
+
+
+async def _take_silence_step(service: Service, step: SilenceStep, now: datetime) -> int:
+    """The alert recorded and emitted in one transaction: exactly once, whichever replica wins."""
+    alert = silence_alert_of(step, now)
+    async with service.uow() as uow:
+        rows = SilenceRows(uow.connection)
+        recorded = (await rows.raise_alert(raised_record(step, alert, now)) if isinstance(step, RaiseSilenceAlert)
+                    else await rows.resolve(step.stored, now, step.reason))
+        if not recorded:
+            return 0
+        uow.emit(silence_event(step, alert, now))
+        await uow.commit()
+    log.info("silent source", alert=alert.title, status=alert.status.value, workspace_id=step_workspace(step))
+    return 1
 
 
 async def _auth_test(service: Service, sealed_token: str) -> str:

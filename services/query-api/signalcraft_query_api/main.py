@@ -21,7 +21,7 @@ from .adapters.oidc import oidc_verifier
 from .adapters.read_api import router as read_router
 from .adapters.simulate_api import router as simulate_router
 from .adapters.stream_api import router as stream_router
-from .handlers import check_due_slack_tokens, fingerprint_stored_secrets, project
+from .handlers import alert_on_silent_sources, check_due_slack_tokens, fingerprint_stored_secrets, project
 from .repository.tables import tables
 from .adapters.admin_api import router as admin_router
 from .adapters.integration_api import router as integration_router
@@ -63,6 +63,9 @@ class QueryApiSettings(ServiceSettings):
     retention_notifications: str = Field(default="90d", description="How long notification records are kept")
     retention_dead_letters: str = Field(default="30d", description="How long dead letters are kept")
     retention_cleanup_seconds: float = Field(default=3600.0, gt=0, description="How often the cleanup runs")
+    # Sources gone silent (issue 11.2): integrations with alert_when_silent=true raise an alert of their own
+    silence_check_seconds: float = Field(default=60.0, gt=0, description="How often integrations are checked "
+                                         "for silence (alert_when_silent)")
 
     def retention(self) -> RetentionPolicy:
         return RetentionPolicy(alerts=retention_period(self.retention_alerts),
@@ -93,6 +96,8 @@ def create_service(settings: QueryApiSettings) -> Service:
     service.add_drain_loop("secret-rotation-expiry", partial(expire_secret_rotations, service), every_s=60.0)
     service.add_drain_loop("retention-cleanup", partial(apply_retention, service.uow, settings.retention()),
                            every_s=settings.retention_cleanup_seconds)
+    service.add_drain_loop("silent-sources", partial(alert_on_silent_sources, service),
+                           every_s=settings.silence_check_seconds)
     projection = service.add_consumer(
         PROJECTION_GROUP,
         [Topic.ALERTS_NORMALIZED, Topic.GROUPS_EVENTS, Topic.NOTIFICATIONS_REQUESTED, Topic.NOTIFICATIONS_RESULTS,

@@ -19,6 +19,8 @@ from signalcraft_schemas.events import (
     SeverityBump, SlackConnected, WorkspaceConfigured,
 )
 
+from .silence import silence_options_error
+
 
 class UnknownProvider(ValueError):
     pass
@@ -162,6 +164,8 @@ def check_integration(new: NewIntegration) -> None:
     for option in NUMERIC_OPTIONS:
         if option in new.options and not _non_negative_number(new.options[option]):
             raise InvalidIntegration(f"the option {option} must be a non-negative number, got {new.options[option]!r}")
+    if (error := silence_options_error(new.options)) is not None:
+        raise InvalidIntegration(error)
 
 
 def _non_negative_number(text: str) -> bool:

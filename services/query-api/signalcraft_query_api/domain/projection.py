@@ -18,6 +18,8 @@ from signalcraft_schemas.events import (
 )
 from signalcraft_schemas.events import GroupNoteAdded, WebhooksRejected
 
+from .silence import SIGNALCRAFT
+
 Row = dict[str, Any]  # one read-model row: column name -> value
 
 GroupEvent = (GroupOpened | GroupUpdated | GroupAcknowledged | GroupResolved | GroupReopened | GroupUnacknowledged
@@ -66,9 +68,12 @@ def alert_row(env: Envelope[AlertNormalized]) -> Row:
 
 def webhook_activity(alerts: list[Row]) -> list[Row]:
     """Per integration, in order of first appearance: its newest webhook in these alerts and how many
-    alerts it sent (added to the stored total)."""
+    alerts it sent (added to the stored total). SignalCraft's own alerts (a source gone silent) came
+    through no webhook: no integration's activity."""
     activity: dict[str, Row] = {}
     for alert in alerts:
+        if alert["integration_id"] == SIGNALCRAFT:
+            continue
         seen = activity.get(alert["integration_id"])
         if seen is None:
             activity[alert["integration_id"]] = {

@@ -91,3 +91,10 @@ integration_rejections = Table(
     Column("status", Integer, primary_key=True), Column("workspace_id", Text), Column("count", BigInteger),
     Column("last_at", TS),
 )
+
+# --- sources gone silent raise an alert of their own (issue 11.2, migration silence_0001) ---
+silence_alerts = Table(
+    "silence_alerts", md, Column("integration_id", Text, primary_key=True), Column("workspace_id", Text),
+    Column("quiet_since", TS), Column("alert", JSONB), Column("raised_at", TS), Column("resolved_at", TS),
+    Column("resolved_reason", Text),
+)
