@@ -129,17 +129,56 @@ class TansuBroker:
         else:
             engine = "memory://tansu/"
         url = f"tcp://127.0.0.1:{self.port}"
+        log_path = self.log_dir / "tansu.log"
+        log_start = log_path.stat().st_size if log_path.exists() else 0
         self.process = ManagedProcess(
             "tansu",
             [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--storage-engine", engine],
-            self.log_dir / "tansu.log", env=env,
+            log_path, env=env,
         ).start()
         try:
-            wait_for_port(self.port, timeout=30)
-        except TimeoutError:
+            self._wait_ready(log_path, log_start, timeout=30)
+        except Exception:
             self.process.stop()
             raise
+
+    def _wait_ready(self, log_path: Path, log_start: int, timeout: float) -> None:
+        """Return once *this* Tansu process has bound its port and serves.
+
+        A port that answers is not enough: on a restart the port was free while the old process was
+        dead, and anything else may have bound it meanwhile (another stack's `weed` or Tansu picks
+        free ports the same way). Tansu then logs AddrInUse and exits with status 0, while the
+        port still answers, and every client silently talks to the other server: an other stack's
+        Tansu is node 111 too, with the same topic and group names. Tansu logs `ready in` only
+        once its listener is bound, so wait for that line of this start, and for the process to be
+        alive with the port answering.
+        """
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.process.alive():
+                raise RuntimeError(f"tansu exited with status {self.process.returncode} on port {self.port} "
+                                   f"(is the port taken?):\n{self._log_since(log_path, log_start)}")
+            if "ready in" in self._log_since(log_path, log_start):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"tansu not ready on port {self.port} after {timeout}s:\n"
+                                   f"{self._log_since(log_path, log_start)}")
+            time.sleep(0.05)
+        wait_for_port(self.port, timeout=max(1.0, deadline - time.monotonic()))
+        if not self.process.alive():
+            raise RuntimeError(f"tansu exited right after starting on port {self.port}:\n"
+                               f"{self._log_since(log_path, log_start)}")
+
+    @staticmethod
+    def _log_since(log_path: Path, offset: int) -> str:
+        try:
+            with open(log_path, "rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace")[-4000:]
+        except FileNotFoundError:
+            return ""
 
     def kill9(self) -> None:
         assert self.process is not None
