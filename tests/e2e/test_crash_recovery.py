@@ -8,14 +8,18 @@ group, and every group must have exactly one Slack message.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from signalcraft_devstack.admin import wait_until
-from signalcraft_devstack.stack import Stack
+from signalcraft_devstack.stack import SERVICES, Stack
 
 from .conftest import Tenant, make_tenant, start_stack
 from .sentry_payloads import event_alert, send
@@ -37,12 +41,79 @@ async def stream(tenant: Tenant, issues: int, per_issue: int, rate_per_s: float)
     return statuses
 
 
+async def _offsets(bootstrap_servers: str, topics: dict[str, list[str]]) -> list[str]:
+    """Each consumer group's committed offset beside the broker's end offset, per partition.
+
+    Tansu's end offset (ListOffsets latest) may trail the last record by a batch, so a committed
+    offset a little above it is normal; one well below it is a consumer that is behind."""
+    lines = []
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, request_timeout_ms=10_000)
+    await probe.start()
+    try:
+        for group, names in topics.items():
+            tps = [TopicPartition(t, p) for t in names for p in sorted(probe.partitions_for_topic(t) or ())]
+            ends = await probe.end_offsets(tps)
+            # A group member that never subscribes: it only asks the coordinator for the group's offsets.
+            reader = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False,
+                                      request_timeout_ms=10_000)
+            await reader.start()
+            try:
+                lines += [f"{group} {tp.topic}:{tp.partition} committed={await reader.committed(tp)} end={ends[tp]}"
+                          for tp in tps]
+            finally:
+                await reader.stop()
+    finally:
+        await probe.stop()
+    return lines
+
+
+def pipeline_report(tenant: Tenant) -> str:
+    """Where the tenant's alerts are on their way to the read model, stage by stage: what a timeout
+    in these tests must show, since no service logs anything while it merely waits for records."""
+    stack, ws = tenant.stack, tenant.workspace_id
+    report: list[str] = [f"broker alive: {stack.broker.process is not None and stack.broker.process.alive()}"]
+    for what, query in (
+        ("ingest outbox rows (not yet on the broker)", "SELECT count(*) FROM ingest.outbox"),
+        ("grouping: alerts counted in heads",
+         "SELECT coalesce(sum((snapshot->>'count')::int), 0) FROM grouping.group_heads WHERE workspace_id = %s"),
+        ("grouping: counts published",
+         "SELECT coalesce(sum(published_count), 0) FROM grouping.group_heads WHERE workspace_id = %s"),
+        ("grouping outbox rows", "SELECT count(*) FROM grouping.outbox"),
+        ("query-api: alerts projected", "SELECT count(*) FROM query.alerts WHERE workspace_id = %s"),
+    ):
+        try:
+            rows = tenant.sql(query, ws) if "%s" in query else tenant.sql(query)
+            report.append(f"{what}: {rows[0][0]}")
+        except Exception as exc:  # a report, not a check: show what could not be read
+            report.append(f"{what}: {exc!r}")
+    for name in SERVICES:
+        try:
+            with urllib.request.urlopen(f"{stack.url(name)}/readyz", timeout=5) as response:
+                report.append(f"{name} /readyz: {response.read().decode()[:600]}")
+        except Exception as exc:
+            report.append(f"{name} /readyz: {exc!r}")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # we are inside the test's event loop
+            report += pool.submit(asyncio.run, _offsets(stack.broker.bootstrap_servers, {
+                "grouping": ["alerts.normalized"], "query-api": ["alerts.normalized", "groups.events"],
+            })).result(timeout=60)
+    except Exception as exc:
+        report.append(f"offsets: {exc!r}")
+    return "\n".join(report)
+
+
 def assert_every_alert_grouped_and_notified_once(tenant: Tenant, issues: int, per_issue: int) -> None:
+    seen: dict[str, Any] = {}
+
     def complete() -> list[dict] | None:
         groups = tenant.groups()
+        seen.update(groups=len(groups), alerts=sum(g["count"] for g in groups))
         return groups if len(groups) == issues and sum(g["count"] for g in groups) == issues * per_issue else None
 
-    groups = wait_until(complete, 120, what=f"{issues * per_issue} alerts in {issues} groups")
+    try:
+        groups = wait_until(complete, 120, what=f"{issues * per_issue} alerts in {issues} groups")
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}; the read model last showed {seen}\n{pipeline_report(tenant)}") from None
     assert sorted(g["count"] for g in groups) == [per_issue] * issues
     wait_until(lambda: len(tenant.slack_messages()) >= issues, 120, what=f"{issues} Slack messages")
     # Redeliveries after the crash would show up as extra messages now, if any were to come.
