@@ -3,8 +3,9 @@ alert_when_silent=true, quiet for much longer than its usual gap, makes query-ap
 alerts.normalized; grouping, router and notifier take it to Slack like any alert; when the integration
 sends a webhook again, the alert is resolved and its message rewritten.
 
-The silence is seeded into the read models (webhooks in the past cannot be sent), as delivery health's
-own test does; the devstack checks every 2 seconds (SIGNALCRAFT_SILENCE_CHECK_SECONDS)."""
+The option is switched on with PATCH /api/integrations/{id}. The silence is seeded into the read
+models (webhooks in the past cannot be sent), as delivery health's own test does; the devstack checks
+every 2 seconds (SIGNALCRAFT_SILENCE_CHECK_SECONDS)."""
 
 from __future__ import annotations
 
@@ -57,9 +58,13 @@ def silence_groups(tenant: Tenant) -> list[dict[str, Any]]:
 def test_a_silent_source_alerts_once_through_slack_and_resolves_when_it_speaks_again(stack) -> None:  # type: ignore[no-untyped-def]
     tenant = make_tenant(stack)
     secret = f"sentry-quiet-{secrets.token_hex(4)}"
-    quiet = tenant.admin.add_integration(tenant.workspace_id, "sentry", "Backend", secret=secret,
-                                         options={"alert_when_silent": "true"})["integration_id"]
+    quiet = tenant.admin.add_integration(tenant.workspace_id, "sentry", "Backend", secret=secret)["integration_id"]
     seed_silence(tenant, quiet)
+    time.sleep(4)  # two checks: silent, but no alert asked for
+    assert silence_messages(tenant) == []
+    patched = httpx.patch(f"{stack.url('query-api')}/api/integrations/{quiet}", json={"alert_when_silent": True},
+                          headers={"Authorization": f"Bearer {stack.admin_token}"}, timeout=30)
+    assert patched.status_code == 200 and patched.json()["options"] == {"alert_when_silent": "true"}
 
     message = wait_until(lambda: silence_messages(tenant), 60, what="the silence alert in Slack")[0]
     assert TITLE in str(message) and message["channel"].startswith(tenant.channel)  # the workspace's route

@@ -464,6 +464,14 @@ def integration_enable(integration_id: str) -> None:
     _show(_call("PATCH", f"/api/integrations/{integration_id}", json={"enabled": True}))
 
 
+@integration_app.command("alert-when-silent")
+def integration_alert_when_silent(integration_id: str,
+                                  off: bool = typer.Option(False, "--off", help="stop raising it")) -> None:
+    """Raise an alert when the integration goes silent (quiet much longer than its usual gap), resolved
+    when it sends again; --off stops it (an open one is resolved)."""
+    _show(_call("PATCH", f"/api/integrations/{integration_id}", json={"alert_when_silent": not off}))
+
+
 @integration_app.command("delete")
 def integration_delete(integration_id: str) -> None:
     """Its webhooks are answered 410 Gone from then on."""

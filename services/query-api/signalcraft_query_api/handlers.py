@@ -78,7 +78,7 @@ from .domain.silence import (
 from .repository.simulate import SimulationRows
 from .domain.integration_ops import (
     SignedWebhook, StoredIntegration, UnknownIntegrationId, integration_deleted, integration_state, integration_view,
-    rotated, signed_test_webhook, trace_of_test_webhook, with_enabled,
+    patched, rotated, signed_test_webhook, trace_of_test_webhook,
 )
 from .domain.retention import RetentionPolicy
 from signalcraft_runtime.unit_of_work import UnitOfWorkFactory
@@ -616,13 +616,14 @@ async def _stored_integration(rows: IntegrationRows, integration_id: str, lock: 
     return stored
 
 
-async def set_integration_enabled(service: Service, integration_id: str, enabled: bool) -> dict[str, Any]:
-    """Disabled: ingest answers its webhooks 404 with the reason; enabled again: accepted again."""
+async def patch_integration(service: Service, integration_id: str, enabled: bool | None,
+                            alert_when_silent: bool | None) -> dict[str, Any]:
+    """Enable / disable, and the alert_when_silent option (a source gone silent raises an alert)."""
     now = utcnow()
     async with service.uow() as uow:
         rows = IntegrationRows(uow.connection)
-        stored = with_enabled(await _stored_integration(rows, integration_id, lock=True), enabled)
-        await rows.set_enabled(integration_id, enabled)
+        stored = patched(await _stored_integration(rows, integration_id, lock=True), enabled, alert_when_silent)
+        await rows.set_enabled_and_options(integration_id, stored.enabled, stored.options)
         await _commit(uow, integration_state(stored, now), now)
     return await _published(service, integration_view(stored, now))
 

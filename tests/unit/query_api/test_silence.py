@@ -142,3 +142,16 @@ def test_signalcraft_s_own_alerts_are_no_webhook_activity():
     rows = [{"integration_id": "signalcraft", "workspace_id": "ws-1", "received_at": NOW},
             {"integration_id": "int-1", "workspace_id": "ws-1", "received_at": NOW}]
     assert [r["integration_id"] for r in webhook_activity(rows)] == ["int-1"]
+
+
+def test_patching_the_option_keeps_the_other_options_and_what_is_not_patched():
+    from signalcraft_query_api.domain.integration_ops import StoredIntegration, integration_view, patched
+
+    stored = StoredIntegration(integration_id="int-1", workspace_id="ws-1", provider="sentry", name="S",
+                               secret_encrypted="sealed", enabled=True, options={"default_project": "api"})
+    on = patched(stored, None, True)
+    assert on.enabled and on.options == {"default_project": "api", "alert_when_silent": "true"}
+    off = patched(on, False, None)
+    assert not off.enabled and off.options["alert_when_silent"] == "true"
+    assert patched(off, None, False).options["alert_when_silent"] == "false"
+    assert integration_view(on, NOW)["options"]["alert_when_silent"] == "true"

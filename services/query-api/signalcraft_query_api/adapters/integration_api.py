@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from signalcraft_runtime.service import Service
 from signalcraft_schemas.durations import DurationSeconds
@@ -52,6 +52,7 @@ class IntegrationOut(BaseModel):
     provider: str
     name: str
     enabled: bool
+    options: dict[str, str] = Field(default_factory=dict)
     previous_secret_valid_until: datetime | None = Field(
         default=None, description="While a rotation's grace period runs: until when the old secret is accepted")
 
@@ -61,7 +62,15 @@ class RotatedIntegrationOut(IntegrationOut):
 
 
 class IntegrationPatch(RequestBody):
-    enabled: bool
+    enabled: bool | None = Field(default=None, description="false: its webhooks are answered 404; true: accepted again")
+    alert_when_silent: bool | None = Field(default=None, description="Raise an alert of its own when it goes "
+                                           "silent, resolved when it sends again (its option alert_when_silent)")
+
+    @model_validator(mode="after")
+    def _something(self) -> "IntegrationPatch":
+        if self.enabled is None and self.alert_when_silent is None:
+            raise ValueError("give enabled, alert_when_silent or both")
+        return self
 
 
 class RotateIn(RequestBody):
@@ -74,10 +83,11 @@ class RotateIn(RequestBody):
 
 @router.patch("/integrations/{integration_id}")
 async def patch_integration(integration_id: str, body: IntegrationPatch, request: Request) -> IntegrationOut:
-    """Disable (webhooks answered 404 "disabled", counted) or enable again."""
+    """Disable (webhooks answered 404 "disabled", counted) or enable again; whether it raises an alert
+    when it goes silent."""
     with http_errors():
-        return IntegrationOut(**await handlers.set_integration_enabled(_service(request), integration_id,
-                                                                       body.enabled))
+        return IntegrationOut(**await handlers.patch_integration(_service(request), integration_id, body.enabled,
+                                                                 body.alert_when_silent))
 
 
 @router.delete("/integrations/{integration_id}", status_code=204)

@@ -20,6 +20,7 @@ from typing import Any
 from signalcraft_schemas.events import IntegrationConfigured
 
 from .config import ConfigChange
+from .silence import ALERT_WHEN_SILENT
 
 DEFAULT_SECRET_GRACE = timedelta(hours=24)
 
@@ -67,6 +68,15 @@ def with_enabled(stored: StoredIntegration, enabled: bool) -> StoredIntegration:
     return StoredIntegration(**{**stored.__dict__, "enabled": enabled})
 
 
+def patched(stored: StoredIntegration, enabled: bool | None, alert_when_silent: bool | None) -> StoredIntegration:
+    """Enabled or not, and whether it raises an alert when it goes silent (its option); None: as it was."""
+    options = dict(stored.options)
+    if alert_when_silent is not None:
+        options[ALERT_WHEN_SILENT] = "true" if alert_when_silent else "false"
+    return StoredIntegration(**{**stored.__dict__, "enabled": stored.enabled if enabled is None else enabled,
+                                "options": options})
+
+
 def rotated(stored: StoredIntegration, new_secret_encrypted: str, now: datetime, grace: timedelta) -> StoredIntegration:
     """The new secret in place; the one it replaces accepted until now + grace (0: not at all)."""
     return StoredIntegration(**{**stored.__dict__, "secret_encrypted": new_secret_encrypted,
@@ -86,6 +96,7 @@ def integration_view(stored: StoredIntegration, now: datetime) -> dict[str, Any]
     """What the API shows: never a secret, but whether a rotation's grace period is running."""
     return {"integration_id": stored.integration_id, "workspace_id": stored.workspace_id,
             "provider": stored.provider, "name": stored.name, "enabled": stored.enabled,
+            "options": dict(stored.options),
             "previous_secret_valid_until": stored.previous_secret_valid_until if _in_grace(stored, now) else None}
 
 

@@ -40,9 +40,9 @@ class IntegrationRows:
             previous_secret_encrypted=row.previous_secret_encrypted,
             previous_secret_valid_until=row.previous_secret_valid_until)
 
-    async def set_enabled(self, integration_id: str, enabled: bool) -> None:
+    async def set_enabled_and_options(self, integration_id: str, enabled: bool, options: dict[str, str]) -> None:
         await self._conn.execute(update(integrations).where(integrations.c.integration_id == integration_id)
-                                 .values(enabled=enabled))
+                                 .values(enabled=enabled, options=options))
 
     async def rotate(self, stored: StoredIntegration, fingerprint: str | None) -> bool:
         """`stored` after its rotation. False, and nothing changed, when another integration has the
