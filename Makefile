@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install helm run demo test test-fast fuzz bench schemas openapi clean
+.PHONY: help install helm run demo test test-fast fuzz bench bench-read-api schemas openapi clean
 
 help:
 	@echo "make run    - start broker, PostgreSQL, fake Slack and the six services (Ctrl-C stops them)"
@@ -14,6 +14,7 @@ help:
 	@echo "make test   - unit, contract, integration and end-to-end tests (real broker and PostgreSQL)"
 	@echo "make fuzz   - 10,000 hostile requests at every webhook and API route; prints counts (FUZZ_REQUESTS, FUZZ_SEED)"
 	@echo "make bench  - ingest throughput and latency on the durable embedded stack"
+	@echo "make bench-read-api - read API p50/p95 at 100k groups and 1M alerts, beside a bare FastAPI (BENCH_ARGS)"
 	@echo "make schemas - re-export event JSON Schemas (refuses breaking changes)"
 	@echo "make openapi - re-export the API's OpenAPI document (docs/openapi.json)"
 	@echo "make helm   - install the pinned helm binary into .venv/bin (make test does it first)"
@@ -90,6 +91,9 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.ingest_bench $(BENCH_ARGS)
+
+bench-read-api: $(STAMP)
+	$(PY) -m bench.read_api_bench $(BENCH_ARGS)
 
 schemas: $(STAMP)
 	$(PY) -m signalcraft_schemas.jsonschema

@@ -36,10 +36,11 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -526,7 +527,7 @@ def check_deep_cursor(base: str, workspace: str, constructed: str) -> float:
             page = client.get("/api/alerts", params=params).raise_for_status().json()
             seen.update(item["event_id"] for item in page["items"])
             cursor = page["next_cursor"]
-    kinds = (datetime, __import__("uuid").UUID)
+    kinds = (datetime, uuid.UUID)
     if cursor is None or decode_cursor(cursor, kinds) != decode_cursor(constructed, kinds):
         raise RuntimeError(f"following {DEEP_PAGES} pages of {workspace} did not reach the constructed cursor")
     if len(seen) != DEEP_PAGES * PAGE:
@@ -541,7 +542,6 @@ def explain(database_url: str, cursors: dict[str, str], groups: list[tuple[str, 
     from signalcraft_query_api.domain.read_views import decode_cursor
     from signalcraft_query_api.repository.read_queries import Filters, ReadQueries
     from signalcraft_runtime.database import sqlalchemy_url
-    import uuid
 
     workspace = WORKSPACES[0][0]
     group_id = next(uuid.UUID(g) for g, w in groups if w == workspace)
@@ -572,7 +572,7 @@ def explain(database_url: str, cursors: dict[str, str], groups: list[tuple[str, 
                                                                                 "environment": "production"}))),
             ("group detail", lambda: _detail(queries, group_id)),
             ("dashboard 7 d", lambda: queries.overview_counts(
-                workspace, datetime.now(timezone.utc) - __import__("datetime").timedelta(hours=168))),
+                workspace, datetime.now(timezone.utc) - timedelta(hours=168))),
         ):
             statements.clear()
             await call()
