@@ -209,6 +209,15 @@ SELECT gen_random_uuid(), g.workspace_id, g.workspace_id || '-' || g.source,
        g.tags, a.received_at - make_interval(secs => a.i % 30), a.received_at, g.is_test
 FROM seed_alerts AS a JOIN query.groups AS g ON g.group_id = md5('bench-group-' || a.g)::uuid
 ORDER BY a.received_at"""),
+        # The dashboard's rollup, which the projection keeps with every alert it writes: built here
+        # from the loaded alerts by the same statements as migration 0007_alert_rollup's backfill.
+        ("alert rollup", """
+INSERT INTO query.alert_hours (workspace_id, hour, source, project, is_test, alerts)
+SELECT workspace_id, date_trunc('hour', received_at, 'UTC'), source, project, coalesce(is_test, false), count(*)
+FROM query.alerts GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO query.alert_keys (workspace_id, source, project, group_key, is_test, last_received_at)
+SELECT workspace_id, source, project, group_key, coalesce(is_test, false), max(received_at)
+FROM query.alerts GROUP BY 1, 2, 3, 4, 5"""),
         # A group's history: opened, routed, notified, its alert batches (debounced updates, up to 5),
         # acknowledged, resolved.
         ("timeline", """
@@ -461,7 +470,7 @@ def seed(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
         t = time.monotonic()
         conn.execute("DROP TABLE seed_alerts, seed_counts, seed_groups")
         for table in ("alerts", "groups", "timeline", "notifications", "notes", "integration_activity",
-                      "workspaces", "integrations"):
+                      "workspaces", "integrations", "alert_hours", "alert_keys"):
             conn.execute(f"VACUUM (ANALYZE) query.{table}")  # type: ignore[arg-type]
         timings["vacuum analyze"] = round(time.monotonic() - t, 1)
         print(f"  vacuum analyze: {timings['vacuum analyze']:.1f}s", flush=True)

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from signalcraft_devstack.admin import sentry_headers, wait_until
+from signalcraft_query_api.repository.projection import ALERT_COLUMNS, INSERT_ALERTS
 
 from .conftest import SEEDED_BY_SQL, Tenant, make_tenant
 from .sentry_payloads import event_alert, send
@@ -37,13 +38,14 @@ def seed_alert(tenant: Tenant, received_at: datetime, *, group_key: str = "k1", 
                status: str = "firing", tags: dict[str, str] | None = None, integration_id: str | None = None,
                delivery_id: str | None = None) -> uuid.UUID:
     event_id = uuid.uuid4()
-    execute(
-        tenant, "INSERT INTO query.alerts (event_id, workspace_id, integration_id, delivery_id, group_key, source, project, "
-        "source_event_id, "
-        "environment, severity, status, fingerprint, title, tags, occurred_at, received_at, is_test) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, 'e', %s, %s, %s, 'fp', %s, %s::jsonb, %s, %s, false)",
-        event_id, tenant.workspace_id, integration_id or tenant.integration_id, delivery_id or str(event_id), group_key,
-        source, project, environment, severity, status, title, json.dumps(tags or {}), received_at, received_at)
+    row = {"event_id": event_id, "workspace_id": tenant.workspace_id,
+           "integration_id": integration_id or tenant.integration_id, "delivery_id": delivery_id or str(event_id),
+           "group_key": group_key, "source": source, "source_event_id": "e", "project": project,
+           "environment": environment, "severity": severity, "status": status, "fingerprint": "fp", "title": title,
+           "link": None, "tags": json.dumps(tags or {}), "occurred_at": received_at, "received_at": received_at,
+           "is_test": False}
+    # The projection's own statement: the alert row and the dashboard's rollup of it (alert_hours, alert_keys).
+    execute(tenant, INSERT_ALERTS, *([row[c]] for c in ALERT_COLUMNS))
     return event_id
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from signalcraft_query_api.domain.read_views import (
     InvalidCursor, OverviewCounts, Silence, ack_rate, actionability, alerts_per_group, decode_cursor, dedup_ratio,
-    encode_cursor, hourly_series, hours_of, mtta_seconds, next_cursor, overview, page, quick_actions, resume_after,
+    encode_cursor, first_whole_hour, hourly_series, hours_of, mtta_seconds, next_cursor, overview, page, quick_actions, resume_after,
     silence, sse_message, timeline,
 )
 
@@ -82,6 +82,13 @@ def test_the_hourly_series_has_every_hour_of_the_window_with_zeros():
     series = hourly_series({hour: 4}, {hour - timedelta(hours=1): 1}, since, now)
     assert [(p.alerts, p.groups) for p in series][-2:] == [(0, 1), (4, 0)]
     assert len(series) == len(hours_of(since, now)) and series[0].at <= since
+
+
+def test_the_rollup_gives_the_hours_from_the_first_whole_one_the_alerts_give_the_part_before():
+    on_the_hour = at(0).replace(minute=0, second=0, microsecond=0)
+    assert first_whole_hour(on_the_hour) == on_the_hour
+    assert first_whole_hour(on_the_hour + timedelta(microseconds=1)) == on_the_hour + timedelta(hours=1)
+    assert first_whole_hour(on_the_hour - timedelta(minutes=20)) == on_the_hour
 
 
 def test_actionability_is_the_share_a_person_acted_on_least_actionable_first():

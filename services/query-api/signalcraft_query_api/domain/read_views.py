@@ -306,6 +306,13 @@ def alerts_per_group(alerts: int, groups: int) -> float | None:
     return round(alerts / groups, 2) if groups else None
 
 
+def first_whole_hour(since: datetime) -> datetime:
+    """The start of the first hour wholly within a window from `since` on: `since` itself if it is
+    on the hour, else the next hour. What precedes it is the part of an hour the rollup cannot give."""
+    hour = since.replace(minute=0, second=0, microsecond=0)
+    return hour if hour == since else hour + timedelta(hours=1)
+
+
 def hours_of(since: datetime, now: datetime) -> list[datetime]:
     """Every hour from the one `since` falls in to the one `now` falls in, oldest first."""
     hour = since.replace(minute=0, second=0, microsecond=0)

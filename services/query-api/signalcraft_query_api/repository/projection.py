@@ -27,12 +27,26 @@ ALERT_COLUMNS = ("event_id", "workspace_id", "integration_id", "delivery_id", "g
                  "project", "environment", "severity", "status", "fingerprint", "title", "link", "tags",
                  "occurred_at", "received_at", "is_test")
 _ALERT_TYPES = ("uuid", *["text"] * 14, "timestamptz", "timestamptz", "bool")  # tags travel as text, cast to jsonb
-# Every alert lands here: one constant statement per batch, binary parameters (as ingest does).
+# Every alert lands here: one constant statement per batch, binary parameters (as ingest does). The
+# dashboard's rollup (alert_hours, alert_keys) counts the rows this statement inserted, and only
+# those: an alert already there (redelivered past the inbox, or twice in one batch) adds nothing.
+# Rollup rows are locked in key order, so concurrent batches cannot deadlock on them.
 INSERT_ALERTS = (
+    "WITH inserted AS ("
     f"INSERT INTO query.alerts ({', '.join(ALERT_COLUMNS)}) "
     f"SELECT {', '.join(f'c{i}::jsonb' if c == 'tags' else f'c{i}' for i, c in enumerate(ALERT_COLUMNS))} "
     f"FROM unnest({', '.join(f'%b::{t}[]' for t in _ALERT_TYPES)}) AS t({', '.join(f'c{i}' for i in range(len(ALERT_COLUMNS)))}) "
-    "ON CONFLICT DO NOTHING"
+    "ON CONFLICT DO NOTHING "
+    "RETURNING workspace_id, source, project, group_key, coalesce(is_test, false) AS is_test, received_at), "
+    "hours AS (INSERT INTO query.alert_hours (workspace_id, hour, source, project, is_test, alerts) "
+    "SELECT workspace_id, date_trunc('hour', received_at, 'UTC'), source, project, is_test, count(*) FROM inserted "
+    "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5 "
+    "ON CONFLICT (workspace_id, hour, source, project, is_test) DO UPDATE SET alerts = alert_hours.alerts + excluded.alerts) "
+    "INSERT INTO query.alert_keys (workspace_id, source, project, group_key, is_test, last_received_at) "
+    "SELECT workspace_id, source, project, group_key, is_test, max(received_at) FROM inserted "
+    "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5 "
+    "ON CONFLICT (workspace_id, source, project, group_key, is_test) DO UPDATE "
+    "SET last_received_at = greatest(alert_keys.last_received_at, excluded.last_received_at)"
 )
 # A result updates the row of the request it answers; who, what and where stay as requested.
 RESULT_COLUMNS = ("status", "error", "attempts", "finished_at", "latency_ms")
