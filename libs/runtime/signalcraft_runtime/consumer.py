@@ -50,14 +50,19 @@ PendingT = TypeVar("PendingT", bound=Sized)
 T = TypeVar("T")
 
 
+# Errors of the database's availability (not of a request): a dropped connection, an exhausted pool,
+# a deadlock or lock timeout PostgreSQL resolved by aborting us. Worth retrying as they are.
+TRANSIENT_DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError, InterfaceError, PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Infrastructure trouble worth waiting out, as opposed to a message we cannot process.
 
     psycopg's own errors reach us unwrapped from statements run on the driver connection (inbox
     claim, outbox insert); a pool with no free connection raises SQLAlchemy's TimeoutError.
     """
-    if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError, OSError, PoolTimeout,
-                        psycopg.OperationalError, psycopg.InterfaceError)):
+    if isinstance(exc, (*TRANSIENT_DATABASE_ERRORS, ConnectionError, TimeoutError, OSError)):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 

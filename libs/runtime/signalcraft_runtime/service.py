@@ -26,7 +26,10 @@ from sqlalchemy import text
 from signalcraft_schemas import Envelope
 
 from .config_view import ConfigView
-from .consumer import BatchConsumer, Consumer, CrashPoint, PendingT, SideEffectConsumer, SideEffectHandler, is_transient
+from .consumer import (
+    TRANSIENT_DATABASE_ERRORS, BatchConsumer, Consumer, CrashPoint, PendingT, SideEffectConsumer, SideEffectHandler,
+    is_transient,
+)
 from . import metrics
 from .crypto import SecretBox
 from .database import ServiceTables, create_engine
@@ -350,6 +353,25 @@ def refuse_unstorable_input(app: FastAPI) -> None:
         return JSONResponse({"detail": errors}, status_code=422)
 
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    answer_database_trouble_with_503(app)
+
+
+# How long a client is asked to wait when the database was briefly unable to answer.
+DATABASE_RETRY_AFTER_S = 5
+
+
+def answer_database_trouble_with_503(app: FastAPI) -> None:
+    """A request the database could not serve just now (connection lost, pool exhausted, a deadlock
+    or lock timeout PostgreSQL broke by aborting it, e.g. behind a read-model rebuild's TRUNCATE) is
+    answered 503 with Retry-After: the client's request was fine, and trying again will work."""
+
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("request not served, database unavailable", path=request.url.path, error=repr(exc)[:300])
+        return JSONResponse({"error": "the database is temporarily unable to answer; retry"}, status_code=503,
+                            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
+
+    for error in TRANSIENT_DATABASE_ERRORS:
+        app.add_exception_handler(error, database_unavailable)
 
 
 def _printable(value: Any) -> Any:
