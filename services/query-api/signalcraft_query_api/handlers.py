@@ -17,7 +17,8 @@ import asyncio
 import hashlib
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -85,8 +86,8 @@ from signalcraft_runtime.unit_of_work import UnitOfWorkFactory
 from .domain.slack_oauth import SlackInstall, SlackOAuthApp, authorize_url, sign_state, state_key, verify_state
 from .repository.integration_ops import IntegrationRows
 from .repository.maintenance import (
-    current_generation, delete_older_than, delete_slack_connection, drop_projections, projection_counts,
-    slack_connection, start_generation,
+    current_generation, delete_older_than, delete_slack_connection, projection_counts, slack_connection,
+    start_rebuild,
 )
 from .domain.retention import PROJECTION_GROUP, projection_group
 from signalcraft_runtime.consumer import BatchConsumer
@@ -744,6 +745,24 @@ async def disconnect_slack(service: Service, workspace_id: str) -> dict[str, Any
 # --- read models: rebuild by replay, retention (issue 11.6) -----------------------------------------
 
 
+class RebuildRunning(Exception):
+    """A rebuild of the read models is under way in this process: one at a time."""
+
+
+_rebuilding: set[int] = set()  # id() of each Service rebuilding now (checked and set with no await between)
+
+
+@contextmanager
+def one_rebuild_at_a_time(service: Service) -> Iterator[None]:
+    if id(service) in _rebuilding:
+        raise RebuildRunning("a rebuild of the read models is already running; watch /api/admin/read-models")
+    _rebuilding.add(id(service))
+    try:
+        yield
+    finally:
+        _rebuilding.discard(id(service))
+
+
 async def rebuild_read_models(service: Service, consumer: BatchConsumer) -> dict[str, Any]:
     """The projection consumer stops; in one transaction the projections and the inbox are emptied and
     a new generation begins; the consumer resumes in that generation's new group, which has no
@@ -751,14 +770,11 @@ async def rebuild_read_models(service: Service, consumer: BatchConsumer) -> dict
     answer: dict[str, Any] = {}
 
     async def empty_and_move() -> None:
-        async with service.uow() as uow:
-            generation = await start_generation(uow.connection, utcnow())
-            answer["tables_emptied"] = await drop_projections(uow.connection)
-            await uow.commit()
-        consumer.group_id = answer["consumer_group"] = projection_group(PROJECTION_GROUP, generation)
-        answer["generation"] = generation
+        answer["generation"], answer["tables_emptied"] = await start_rebuild(service.uow, utcnow())
+        consumer.group_id = answer["consumer_group"] = projection_group(PROJECTION_GROUP, answer["generation"])
 
-    await service.restart_consuming(empty_and_move)
+    with one_rebuild_at_a_time(service):
+        await service.restart_consuming(empty_and_move)
     return answer
 
 

@@ -3,7 +3,7 @@ and count their rows (to watch a rebuild catch up). The admin token's only."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from signalcraft_runtime.consumer import BatchConsumer
@@ -38,7 +38,10 @@ async def rebuild_read_models(request: Request) -> RebuildStarted:
     in the old group until it restarts."""
     service: Service = request.app.state.service
     consumer = _projection_consumer(service)
-    answer = await handlers.rebuild_read_models(service, consumer)
+    try:
+        answer = await handlers.rebuild_read_models(service, consumer)
+    except handlers.RebuildRunning as running:
+        raise HTTPException(409, str(running)) from None
     return RebuildStarted(**answer, topics=[str(t) for t in consumer.topics])
 
 

@@ -6,9 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
 from sqlalchemy import Boolean, Column, DateTime, Integer, Table, Uuid, delete, select, text
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from signalcraft_runtime.consumer import is_transient
+from signalcraft_runtime.unit_of_work import UnitOfWorkFactory
 
 from .tables import SCHEMA, md, slack_connections
 
@@ -67,12 +72,30 @@ async def delete_older_than(conn: AsyncConnection, kind: str, before: datetime, 
     return result.rowcount or 0
 
 
+async def start_rebuild(uow_factory: UnitOfWorkFactory, now: datetime) -> tuple[int, list[str]]:
+    """In one transaction, a new projection generation begins and every projection table and the inbox
+    are emptied; the generation and the tables. Emptying waits for locks other writers hold (retention,
+    a request's transaction), and PostgreSQL may break a deadlock by aborting us: tried a few times
+    before the error goes up (a 503)."""
+    async for attempt in AsyncRetrying(retry=retry_if_exception(is_transient), stop=stop_after_attempt(4),
+                                       wait=wait_exponential(multiplier=0.5, max=4), reraise=True):
+        with attempt:
+            async with uow_factory() as uow:
+                generation = await start_generation(uow.connection, now)
+                emptied = await drop_projections(uow.connection)
+                await uow.commit()
+    return generation, emptied
+
+
 async def drop_projections(conn: AsyncConnection) -> list[str]:
     """Empty every projection table that exists, and forget which events were projected (the inbox),
     so a replay from offset 0 projects them all again. Returns the tables emptied."""
     present = {r.table_name for r in await conn.execute(text(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": SCHEMA})}
     emptied = [t for t in PROJECTION_TABLES if t in present]
+    # Waiting for a long transaction of another writer blocks every read behind our lock queue: give
+    # up after a while instead (the caller tries again).
+    await conn.execute(text("SET LOCAL lock_timeout = '10s'"))
     await conn.execute(text(f"TRUNCATE {', '.join(f'{SCHEMA}.{t}' for t in [*emptied, 'inbox'])}"))
     return emptied
 
