@@ -33,7 +33,7 @@ from signalcraft_schemas.alerts import clean_text
 from signalcraft_schemas.events import AlertNormalized, WebhooksRejected, WebhooksThrottled
 
 from .adapters.integrations import ConfigCatchUp, IntegrationDirectory, UnknownSecret
-from .adapters.rate_limits import BUSY_RETRY_AFTER_S, InFlightLimit, RejectedSpan, ThrottledSpan, WebhookRateLimiter
+from .adapters.rate_limits import BUSY_RETRY_AFTER_S, InFlightLimit, RefusedSpan, WebhookRateLimiter
 from .adapters.slack_interactions import SlackTeams, verified_workspaces
 from .adapters.sns import HttpProviderContext
 from .domain.errors import AuthenticationFailed, TryLater, UnknownIntegration, UnsupportedPayload, WebhookRejected
@@ -145,7 +145,7 @@ class WebhookHandler:
         if integration_id is None or status in (404, 410, 429):
             return
         with suppress(WebhookRejected):
-            self.limiter.count_rejected(self.directory.get(integration_id, provider_name), status, at)
+            self.limiter.rejected.count(self.directory.get(integration_id, provider_name), status, at)
 
     async def store(self, delivery: Delivery) -> bool:
         """True once stored with its events, False for a repeat of a stored delivery_key or a replay."""
@@ -228,7 +228,7 @@ async def report_throttled(uow_factory: UnitOfWorkFactory, limiter: WebhookRateL
     """Webhooks refused over a rate limit, or refused otherwise (401, 4xx) for a known integration,
     since the last report, emitted as webhooks.throttled and webhooks.rejected events (delivery health
     counts them). Returns 0 however many: one report per period, not a drain."""
-    spans, rejected = limiter.take_throttled(), limiter.take_rejected()
+    spans, rejected = limiter.throttled.take(), limiter.rejected.take()
     if spans or rejected:
         try:
             async with uow_factory() as uow:
@@ -236,13 +236,13 @@ async def report_throttled(uow_factory: UnitOfWorkFactory, limiter: WebhookRateL
                 uow.emit_all(rejected_event(span) for span in rejected)
                 await uow.commit()
         except Exception:
-            limiter.restore(spans)  # counted in the next report
-            limiter.restore_rejected(rejected)
+            limiter.throttled.restore(spans)  # counted in the next report
+            limiter.rejected.restore(rejected)
             raise
     return 0
 
 
-def rejected_event(span: RejectedSpan) -> Envelope[WebhooksRejected]:
+def rejected_event(span: RefusedSpan) -> Envelope[WebhooksRejected]:
     return Envelope.wrap(
         WebhooksRejected(integration_id=span.integration_id, status=span.status, count=span.count,
                          first_at=span.first_at, last_at=span.last_at),
@@ -257,7 +257,7 @@ async def clean_up_deliveries(uow_factory: UnitOfWorkFactory, period: timedelta 
     return 0 if before is None else await delete_deliveries_before(uow_factory, before)
 
 
-def throttled_event(span: ThrottledSpan) -> Envelope[WebhooksThrottled]:
+def throttled_event(span: RefusedSpan) -> Envelope[WebhooksThrottled]:
     return Envelope.wrap(
         WebhooksThrottled(integration_id=span.integration_id, count=span.count, first_at=span.first_at,
                           last_at=span.last_at),

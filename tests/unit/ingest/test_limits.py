@@ -65,10 +65,10 @@ def test_the_limiter_refuses_over_the_limit_with_retry_after_and_counts_per_inte
     limiter.admit(quiet, RECEIVED_AT)  # its own bucket, its own option
     clock.now += 1.0
     limiter.admit(noisy, RECEIVED_AT)  # a token came back
-    [span] = limiter.take_throttled()
+    [span] = limiter.throttled.take()
     assert (span.integration_id, span.workspace_id, span.count) == ("int-sentry", "ws-1", 3)
     assert (span.first_at, span.last_at) == (RECEIVED_AT, RECEIVED_AT + timedelta(seconds=2))
-    assert limiter.take_throttled() == []  # counting starts afresh
+    assert limiter.throttled.take() == []  # counting starts afresh
 
 
 def test_counts_a_report_could_not_store_are_reported_next_time() -> None:
@@ -77,11 +77,11 @@ def test_counts_a_report_could_not_store_are_reported_next_time() -> None:
     limiter.admit(integration, RECEIVED_AT)
     with pytest.raises(RateLimited):
         limiter.admit(integration, RECEIVED_AT)
-    unreported = limiter.take_throttled()
+    unreported = limiter.throttled.take()
     with pytest.raises(RateLimited):
         limiter.admit(integration, RECEIVED_AT + timedelta(seconds=5))
-    limiter.restore(unreported)
-    [span] = limiter.take_throttled()
+    limiter.throttled.restore(unreported)
+    [span] = limiter.throttled.take()
     assert (span.count, span.first_at, span.last_at) == (2, RECEIVED_AT, RECEIVED_AT + timedelta(seconds=5))
 
 

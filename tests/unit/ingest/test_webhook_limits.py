@@ -86,7 +86,7 @@ async def test_over_the_rate_limit_is_429_with_retry_after_counted_and_nothing_a
     assert int(answers[3].headers["retry-after"]) >= 1 and "rate limit" in answers[3].json()["error"]
     assert forged.status_code == 401  # authenticated first: a forger spends no tokens, and is not counted
     assert len(writer.stored) == 3  # every 202 stored; no 429 stored
-    [span] = limiter.take_throttled()
+    [span] = limiter.throttled.take()
     assert (span.integration_id, span.count) == ("sen-1", 2)
 
 

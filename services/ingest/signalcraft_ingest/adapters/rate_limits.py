@@ -24,19 +24,9 @@ BUSY_RETRY_AFTER_S = 1
 
 
 @dataclass
-class ThrottledSpan:
-    """Webhooks of one integration refused over its rate limit, from `first_at` to `last_at`."""
-
-    integration_id: str
-    workspace_id: str
-    count: int
-    first_at: datetime
-    last_at: datetime
-
-
-@dataclass
-class RejectedSpan:
-    """Webhooks of one known integration refused with one status (401, 4xx), from `first_at` to `last_at`."""
+class RefusedSpan:
+    """Webhooks of one integration refused with one status (429 over its rate limit, 401 a bad
+    signature, another 4xx), from `first_at` to `last_at`."""
 
     integration_id: str
     workspace_id: str
@@ -46,13 +36,41 @@ class RejectedSpan:
     last_at: datetime
 
 
+class RefusalTally:
+    """Refused webhooks counted per integration and status until a report takes them."""
+
+    def __init__(self) -> None:
+        self._spans: dict[tuple[str, int], RefusedSpan] = {}
+
+    def count(self, integration: Integration, status: int, at: datetime) -> None:
+        span = self._spans.get((integration.integration_id, status))
+        if span is None:
+            self._spans[(integration.integration_id, status)] = RefusedSpan(
+                integration.integration_id, integration.workspace_id, status, 1, at, at)
+        else:
+            span.count, span.last_at = span.count + 1, max(span.last_at, at)
+
+    def take(self) -> list[RefusedSpan]:
+        """What was refused since the last call; counting starts afresh."""
+        spans, self._spans = list(self._spans.values()), {}
+        return spans
+
+    def restore(self, spans: list[RefusedSpan]) -> None:
+        """Spans a report could not store: counted again in the next one."""
+        for span in spans:
+            current = self._spans.setdefault((span.integration_id, span.status), span)
+            if current is not span:
+                current.count += span.count
+                current.first_at, current.last_at = min(current.first_at, span.first_at), max(current.last_at, span.last_at)
+
+
 class WebhookRateLimiter:
     def __init__(self, default: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
         self.default = default
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
-        self._throttled: dict[str, ThrottledSpan] = {}
-        self._rejected: dict[tuple[str, int], RejectedSpan] = {}
+        self.throttled = RefusalTally()  # over the rate limit (429): webhooks.throttled
+        self.rejected = RefusalTally()  # 401 and other 4xx of a known integration: webhooks.rejected
 
     def admit(self, integration: Integration, received_at: datetime) -> None:
         """Take a token from the integration's bucket, or raise RateLimited (429) with Retry-After."""
@@ -62,54 +80,10 @@ class WebhookRateLimiter:
             bucket = self._buckets[integration.integration_id] = TokenBucket(limit, self._clock())
         wait = bucket.take(self._clock())
         if wait > 0:
-            self._count(integration, received_at)
+            self.throttled.count(integration, 429, received_at)
             retry_after = retry_after_seconds(wait)
             raise RateLimited(f"over this integration's rate limit ({limit.per_second:g}/s, burst {limit.burst:g}); "
                               f"retry after {retry_after} s", retry_after)
-
-    def _count(self, integration: Integration, at: datetime) -> None:
-        span = self._throttled.get(integration.integration_id)
-        if span is None:
-            self._throttled[integration.integration_id] = ThrottledSpan(
-                integration.integration_id, integration.workspace_id, 1, at, at)
-        else:
-            span.count, span.last_at = span.count + 1, max(span.last_at, at)
-
-    def take_throttled(self) -> list[ThrottledSpan]:
-        """What was refused since the last call; counting starts afresh."""
-        spans, self._throttled = list(self._throttled.values()), {}
-        return spans
-
-    def restore(self, spans: list[ThrottledSpan]) -> None:
-        """Spans a report could not store: counted again in the next one."""
-        for span in spans:
-            current = self._throttled.get(span.integration_id)
-            if current is None:
-                self._throttled[span.integration_id] = span
-            else:
-                current.count += span.count
-                current.first_at, current.last_at = min(current.first_at, span.first_at), max(current.last_at, span.last_at)
-
-    def count_rejected(self, integration: Integration, status: int, at: datetime) -> None:
-        """A webhook of this known integration refused with `status` (a bad signature's 401, a 4xx):
-        reported with the throttled ones, as webhooks.rejected (delivery health counts them)."""
-        key = (integration.integration_id, status)
-        span = self._rejected.get(key)
-        if span is None:
-            self._rejected[key] = RejectedSpan(integration.integration_id, integration.workspace_id, status, 1, at, at)
-        else:
-            span.count, span.last_at = span.count + 1, max(span.last_at, at)
-
-    def take_rejected(self) -> list[RejectedSpan]:
-        spans, self._rejected = list(self._rejected.values()), {}
-        return spans
-
-    def restore_rejected(self, spans: list[RejectedSpan]) -> None:
-        for span in spans:
-            current = self._rejected.setdefault((span.integration_id, span.status), span)
-            if current is not span:
-                current.count += span.count
-                current.first_at, current.last_at = min(current.first_at, span.first_at), max(current.last_at, span.last_at)
 
 
 class InFlightLimit:
