@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,18 @@ class Tenant:
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.stack.database_url) as conn:
             return conn.execute(query, params).fetchall()
+
+
+def wait_settled(read: Callable[[], Any], timeout: float, gap: float, what: str) -> Any:
+    """`read()` once two reads `gap` seconds apart agree: whatever feeds it has caught up."""
+    last: list[Any] = [object()]
+
+    def settled() -> Any:
+        now, previous = read(), last[0]
+        last[0] = now
+        return now if now == previous else None
+
+    return wait_until(settled, timeout, interval=gap, what=what)
 
 
 # Workspaces whose read-model rows a test wrote straight into query-api's tables (a seeded scenario):

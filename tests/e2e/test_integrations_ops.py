@@ -4,7 +4,6 @@ on the real stack: query-api and ingest on PostgreSQL and the broker, the fake S
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,7 +13,7 @@ import pytest
 from signalcraft_devstack.admin import sentry_headers, wait_until
 from signalcraft_devstack.stack import Stack
 
-from .conftest import SEEDED_BY_SQL, Tenant
+from .conftest import SEEDED_BY_SQL, Tenant, wait_settled
 from .sentry_payloads import event_alert
 
 pytestmark = pytest.mark.e2e
@@ -228,12 +227,7 @@ def test_rebuilt_read_models_equal_the_live_ones(tenant: Tenant) -> None:
                                       "query.notifications WHERE workspace_id = %s", tenant.workspace_id)[0] == (0, 7),
                    WAIT_S, what="every notification answered, the ack's included")
 
-        def settled() -> dict[str, Any] | None:
-            before = read_model_snapshot(tenant)
-            time.sleep(3.0)
-            return before if read_model_snapshot(tenant) == before else None
-
-        live = wait_until(settled, WAIT_S, what="settled read models")
+        live = wait_settled(lambda: read_model_snapshot(tenant), WAIT_S, 3.0, "settled read models")
         before = every_row_id(tenant)
         started = client.post("/api/admin/rebuild-read-models")
         assert started.status_code == 200, started.text

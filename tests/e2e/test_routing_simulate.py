@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from signalcraft_devstack.admin import wait_until
 
-from .conftest import Tenant
+from .conftest import Tenant, wait_settled
 from .sentry_payloads import event_alert, send
 
 pytestmark = pytest.mark.e2e
@@ -39,18 +39,6 @@ def row_counts(tenant: Tenant) -> dict[str, int]:
         "AND c.column_name = 'workspace_id'")]
     return {name: tenant.sql(f'SELECT count(*) FROM query."{name}" WHERE workspace_id = %s',
                              tenant.workspace_id)[0][0] for name in sorted(tables)}
-
-
-def settled_row_counts(tenant: Tenant) -> dict[str, int]:
-    """The tenant's row counts once two reads a second apart agree: its own pipeline has caught up."""
-    last: list[dict[str, int]] = [{}]
-
-    def settled() -> dict[str, int] | None:
-        now, previous = row_counts(tenant), last[0]
-        last[0] = now
-        return now if now == previous else None
-
-    return wait_until(settled, 60, interval=1.0, what="the tenant's read models settled")
 
 
 def simulate(tenant: Tenant, body: dict[str, Any]) -> httpx.Response:
@@ -79,7 +67,8 @@ async def test_simulate_replays_stored_alerts_through_proposed_rules_and_changes
         {"name": "staging", "position": 2, "channel": staging, "conditions": {"environments": ["staging"]}},
         {"name": "all prod", "position": 3, "channel": prod, "conditions": {"environments": ["prod"]}},
     ]
-    before_rows, before_config = settled_row_counts(tenant), await config_topic_end(tenant.stack.broker.bootstrap_servers)
+    before_rows = wait_settled(lambda: row_counts(tenant), 60, 1.0, "the tenant's read models settled")
+    before_config = await config_topic_end(tenant.stack.broker.bootstrap_servers)
 
     response = simulate(tenant, {"workspace_id": tenant.workspace_id, "rules": proposed,
                                  "since": since.isoformat(), "until": until.isoformat()})
