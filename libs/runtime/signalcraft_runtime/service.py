@@ -107,10 +107,13 @@ class Service:
             await between()
         finally:
             self.broker = self._new_broker()
-            for consumer in self.consumers:
-                consumer.register(self.broker, self.settings)
-            await self.broker.start()
-            self._consuming = True
+            await self._start_consuming()
+
+    async def _start_consuming(self) -> None:
+        for consumer in self.consumers:
+            consumer.register(self.broker, self.settings)
+        await self.broker.start()
+        self._consuming = True
 
     def add_consumer(self, group_id: str, topics: list[str], handler: Any,
                      sync_config_every_batch: bool = False) -> BatchConsumer:
@@ -190,10 +193,7 @@ class Service:
             await self.config.wait_ready()
         for prepare in self.before_consuming:
             await prepare(self)
-        for consumer in self.consumers:
-            consumer.register(self.broker, self.settings)
-        await self.broker.start()
-        self._consuming = True
+        await self._start_consuming()
         await self.publisher.start()
         self.broker_started = True
         self.spawn(self.relay.run(), "outbox-relay")
