@@ -24,19 +24,21 @@ from typing import Any
 
 from signalcraft_policies.routing import routes
 from signalcraft_runtime.clock import utcnow
+from signalcraft_runtime.consumer import BatchConsumer
 from signalcraft_runtime.crypto import SecretBox
 from signalcraft_runtime.logs import get_logger
 from signalcraft_runtime.service import Service
-from signalcraft_runtime.unit_of_work import UnitOfWork
+from signalcraft_runtime.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from signalcraft_schemas import Envelope, new_event_id
 from signalcraft_schemas.events import (
     AlertNormalized, EscalationArmed, EscalationCancelled, EscalationFired, EventData, GroupAcknowledged,
-    GroupAssigned, GroupCommand, GroupCommandRejected, GroupOpened, GroupReopened, GroupResolved, GroupSeverityRaised,
-    GroupSnoozed, GroupUnacknowledged, GroupUnsnoozed, GroupUpdated, MessageDeadLettered, NotificationDelivered,
-    NotificationFailed, NotificationRequested, WebhooksThrottled,
+    GroupAssigned, GroupCommand, GroupCommandRejected, GroupNoteAdded, GroupOpened, GroupReopened, GroupResolved,
+    GroupSeverityRaised, GroupSnoozed, GroupUnacknowledged, GroupUnsnoozed, GroupUpdated, MessageDeadLettered,
+    NotificationDelivered, NotificationFailed, NotificationRequested, SlackDisconnected, WebhooksRejected,
+    WebhooksThrottled,
 )
-from signalcraft_schemas.events import GroupNoteAdded, WebhooksRejected
 
+from .adapters.slack_auth import token_status
 from .domain.commands import CommandRequest, UnknownGroup, group_command
 from .domain.config import (
     SECRET_IDENTIFIES, ConfigChange, NewIntegration, NotPublished, RuleDefinition, RuleInAnotherWorkspace,
@@ -44,54 +46,48 @@ from .domain.config import (
     integration_configured, integration_receipt, rule_deleted, rule_saved, secret_fingerprint, slack_connected,
     workspace_configured,
 )
-from .domain.identity import (
-    Caller, NewMember, TokenRequest, UnknownMember, check_grant, check_personal_token, mint_token, slack_actors,
-    slack_user_of, token_row, token_view, user_row, with_members,
-)
 from .domain.escalation_config import (
     InAnotherWorkspace, PolicyDefinition, ScheduleDefinition, UnknownPolicy, UnknownSchedule, handoffs_answer,
     on_call_answer, policies_naming_schedule, policy_deleted, policy_saved, schedule_deleted, schedule_saved,
 )
-from .domain.projection import (
-    ProjectionBatch, alert_row, command_outcome_row, dead_letter_row, group_route, group_row,
-    notification_requested_row, notification_result_row, throttled_activity, timeline_entry, webhook_activity,
+from .domain.identity import (
+    Caller, NewMember, TokenRequest, UnknownMember, check_grant, check_personal_token, mint_token, slack_actors,
+    slack_user_of, token_row, token_view, user_row, with_members,
 )
-from .domain.projection import group_change_row, note_row, rejected_row
-from .adapters.slack_auth import token_status
-from .domain.read_views import (
-    HISTORY as SILENCE_HISTORY, AlertPage, DeliveryHealth, GroupDetail, GroupPage, Overview, SlackHealth, alert_page,
-    decode_cursor, delivery_health_view, group_detail_view, group_page, overview,
-)
-from .domain.simulate import answer, dedup_window_of, replay
-from .repository.commands import CommandRows
-from .repository.config import ConfigRepository
-from .repository.escalation import EscalationConfigRows
-from .repository.identity import IdentityRows
-from .repository.projection import ReadModelWriter
-from .repository.read_queries import Filters, ReadQueries
-from .repository.slack_health import SlackTokenRows
-from .repository.silence import SilenceRows
-from .domain.read_views import HISTORY as SILENCE_HISTORY
-from .domain.silence import (
-    Raise as RaiseSilenceAlert, Step as SilenceStep, alert_of as silence_alert_of, event as silence_event,
-    needs_history, raised_record, step_workspace, steps as silence_steps, with_history,
-)
-from .repository.simulate import SimulationRows
 from .domain.integration_ops import (
     SignedWebhook, StoredIntegration, UnknownIntegrationId, integration_deleted, integration_state, integration_view,
     patched, rotated, signed_test_webhook, trace_of_test_webhook,
 )
-from .domain.retention import RetentionPolicy
-from signalcraft_runtime.unit_of_work import UnitOfWorkFactory
+from .domain.projection import (
+    ProjectionBatch, alert_row, command_outcome_row, dead_letter_row, group_change_row, group_route, group_row,
+    note_row, notification_requested_row, notification_result_row, rejected_row, throttled_activity,
+    timeline_entry, webhook_activity,
+)
+from .domain.read_views import (
+    HISTORY as SILENCE_HISTORY, AlertPage, DeliveryHealth, GroupDetail, GroupPage, Overview, SlackHealth, alert_page,
+    decode_cursor, delivery_health_view, group_detail_view, group_page, overview,
+)
+from .domain.retention import PROJECTION_GROUP, RetentionPolicy, projection_group
+from .domain.silence import (
+    Raise as RaiseSilenceAlert, Step as SilenceStep, alert_of as silence_alert_of, event as silence_event,
+    needs_history, raised_record, step_workspace, steps as silence_steps, with_history,
+)
+from .domain.simulate import answer, dedup_window_of, replay
 from .domain.slack_oauth import SlackInstall, SlackOAuthApp, authorize_url, sign_state, state_key, verify_state
+from .repository.commands import CommandRows
+from .repository.config import ConfigRepository
+from .repository.escalation import EscalationConfigRows
+from .repository.identity import IdentityRows
 from .repository.integration_ops import IntegrationRows
 from .repository.maintenance import (
     current_generation, delete_older_than, delete_slack_connection, projection_counts, slack_connection,
     start_rebuild,
 )
-from .domain.retention import PROJECTION_GROUP, projection_group
-from signalcraft_runtime.consumer import BatchConsumer
-from signalcraft_schemas.events import SlackDisconnected
+from .repository.projection import ReadModelWriter
+from .repository.read_queries import Filters, ReadQueries
+from .repository.silence import SilenceRows
+from .repository.simulate import SimulationRows
+from .repository.slack_health import SlackTokenRows
 
 log = get_logger(__name__)
 
@@ -251,9 +247,7 @@ async def check_slack_token(service: Service, workspace_id: str) -> SlackHealth 
         found = await SlackTokenRows(conn).connection(workspace_id)
     if found is None:
         return None
-    status, now = await _auth_test(service, found["bot_token_encrypted"]), utcnow()
-    async with service.engine.begin() as conn:
-        await SlackTokenRows(conn).record(workspace_id, found["bot_token_encrypted"], status, now)
+    status, now = await _check_and_record(service, workspace_id, found["bot_token_encrypted"])
     return SlackHealth(connected=True, team_id=found["team_id"], token_status=status, token_checked_at=now)
 
 
@@ -265,9 +259,7 @@ async def check_due_slack_tokens(service: Service, every_s: float, limit: int = 
     async with service.engine.connect() as conn:
         due = await SlackTokenRows(conn).due(now - timedelta(seconds=every_s), limit)
     for workspace_id, sealed in due:
-        status = await _auth_test(service, sealed)
-        async with service.engine.begin() as conn:
-            await SlackTokenRows(conn).record(workspace_id, sealed, status, utcnow())
+        await _check_and_record(service, workspace_id, sealed)
     return len(due)
 
 
@@ -306,8 +298,14 @@ async def _take_silence_step(service: Service, step: SilenceStep, now: datetime)
     return 1
 
 
-async def _auth_test(service: Service, sealed_token: str) -> str:
-    return await token_status(_secret_box(service).decrypt(sealed_token), service.settings.slack_base_url)  # type: ignore[attr-defined]
+async def _check_and_record(service: Service, workspace_id: str, sealed_token: str) -> tuple[str, datetime]:
+    """auth.test with the stored token, and its answer recorded against that token: its status, when."""
+    plain = _secret_box(service).decrypt(sealed_token)
+    status = await token_status(plain, service.settings.slack_base_url)  # type: ignore[attr-defined]
+    now = utcnow()
+    async with service.engine.begin() as conn:
+        await SlackTokenRows(conn).record(workspace_id, sealed_token, status, now)
+    return status, now
 
 
 async def simulate_routing(rows: SimulationRows, workspace_id: str, proposed: list[RuleDefinition], since: datetime,
