@@ -318,6 +318,7 @@ class Service:
         for setup in self.app_setup:
             setup(app)
         refuse_unstorable_input(app)
+        answer_database_trouble_with_503(app)
         instrument_http(app)
         return app
 
@@ -353,7 +354,6 @@ def refuse_unstorable_input(app: FastAPI) -> None:
         return JSONResponse({"detail": errors}, status_code=422)
 
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
-    answer_database_trouble_with_503(app)
 
 
 # How long a client is asked to wait when the database was briefly unable to answer.

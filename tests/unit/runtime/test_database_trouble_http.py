@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from signalcraft_runtime.service import DATABASE_RETRY_AFTER_S, refuse_unstorable_input
+from signalcraft_runtime.service import DATABASE_RETRY_AFTER_S, answer_database_trouble_with_503
 
 
 def app_raising(error: Exception) -> FastAPI:
@@ -24,7 +24,7 @@ def app_raising(error: Exception) -> FastAPI:
     async def bug() -> dict[str, str]:
         raise ValueError("a defect of ours")
 
-    refuse_unstorable_input(app)
+    answer_database_trouble_with_503(app)
     return app
 
 
