@@ -62,6 +62,9 @@ SOURCES = ("sentry", "datadog", "alertmanager", "grafana", "cloudwatch", "pagerd
 PROBLEMS = ("TimeoutError", "HighLatency", "DiskFull", "OOMKilled", "5xx rate above 2%", "CPU saturation",
             "ConnectionRefused", "KeyError: 'user_id'", "Certificate expires soon", "Queue backlog")
 REGIONS = ("eu-west-1", "us-east-1", "ap-south-1")
+# The dashboard's rollups (migration 0008_group_rollup), vacuumed and analyzed after the load.
+ROLLUP_TABLES = ("alert_hours", "alert_days", "alert_series", "alert_hour_changes", "group_hours", "group_days",
+                 "group_series", "group_hour_changes", "notification_hours", "notification_hour_changes")
 BULK_TABLES = ("query.alerts", "query.groups", "query.timeline", "query.notifications", "query.notes")
 
 
@@ -209,11 +212,12 @@ SELECT gen_random_uuid(), g.workspace_id, g.workspace_id || '-' || g.source,
        g.tags, a.received_at - make_interval(secs => a.i % 30), a.received_at, g.is_test
 FROM seed_alerts AS a JOIN query.groups AS g ON g.group_id = md5('bench-group-' || a.g)::uuid
 ORDER BY a.received_at"""),
-        # The dashboard's rollup, which the projection keeps with every alert it writes: built here
-        # from the loaded alerts by the same statements as migration 0007_alert_rollup's backfill.
+        # The dashboard's alert rollup as the projection keeps it: the alerts per hour, source and
+        # project appended as changes (as its insert statement appends them), the group keys' last
+        # alert (whose trigger appends each key to its hour); the fold below sums them.
         ("alert rollup", """
-INSERT INTO query.alert_hours (workspace_id, hour, source, project, is_test, alerts)
-SELECT workspace_id, date_trunc('hour', received_at, 'UTC'), source, project, coalesce(is_test, false), count(*)
+INSERT INTO query.alert_hour_changes (workspace_id, hour, source, project, is_test, alerts, keys)
+SELECT workspace_id, date_trunc('hour', received_at, 'UTC'), source, project, coalesce(is_test, false), count(*), 0
 FROM query.alerts GROUP BY 1, 2, 3, 4, 5;
 INSERT INTO query.alert_keys (workspace_id, source, project, group_key, is_test, last_received_at)
 SELECT workspace_id, source, project, group_key, coalesce(is_test, false), max(received_at)
@@ -437,6 +441,25 @@ def print_summary(runs: list[dict[str, Any]], args: argparse.Namespace) -> list[
     return rows
 
 
+async def fold_rollup(database_url: str) -> int:
+    """The dashboard's rollups: the alert rollup step and the triggers on groups, notifications and
+    alert keys appended changes; the service's own fold (its drain loop) sums them, here until none is
+    left."""
+    from signalcraft_query_api.repository.rollup import fold_rollup_changes
+    from signalcraft_runtime.database import create_engine
+
+    engine, moved = create_engine(database_url, pool_size=1), 0
+    try:
+        while True:
+            async with engine.begin() as conn:
+                step = await fold_rollup_changes(conn, limit=200_000)
+            if step == 0:
+                return moved
+            moved += step
+    finally:
+        await engine.dispose()
+
+
 def seed(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
     import psycopg
 
@@ -468,9 +491,13 @@ def seed(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
         timings["indexes and keys"] = round(time.monotonic() - t, 1)
         print(f"  indexes and keys ({len(rebuild)}): {timings['indexes and keys']:.1f}s", flush=True)
         t = time.monotonic()
+        moved = asyncio.run(fold_rollup(database_url))
+        timings["rollup fold"] = round(time.monotonic() - t, 1)
+        print(f"  rollup fold: {moved:,} changes folded in {timings['rollup fold']:.1f}s", flush=True)
+        t = time.monotonic()
         conn.execute("DROP TABLE seed_alerts, seed_counts, seed_groups")
         for table in ("alerts", "groups", "timeline", "notifications", "notes", "integration_activity",
-                      "workspaces", "integrations", "alert_hours", "alert_keys"):
+                      "workspaces", "integrations", "alert_keys", *ROLLUP_TABLES):
             conn.execute(f"VACUUM (ANALYZE) query.{table}")  # type: ignore[arg-type]
         timings["vacuum analyze"] = round(time.monotonic() - t, 1)
         print(f"  vacuum analyze: {timings['vacuum analyze']:.1f}s", flush=True)
@@ -546,7 +573,7 @@ def check_deep_cursor(base: str, workspace: str, constructed: str) -> float:
 
 def explain(database_url: str, cursors: dict[str, str], groups: list[tuple[str, str]]) -> None:
     """EXPLAIN ANALYZE of the statements each endpoint runs, for the largest workspace."""
-    from sqlalchemy import create_engine
+    from sqlalchemy import create_engine, text
 
     from signalcraft_query_api.domain.read_views import decode_cursor
     from signalcraft_query_api.repository.read_queries import Filters, ReadQueries
@@ -562,9 +589,9 @@ def explain(database_url: str, cursors: dict[str, str], groups: list[tuple[str, 
         def __init__(self, real: Any) -> None:
             self.real = real
 
-        async def execute(self, statement: Any) -> Any:
-            statements.append(statement)
-            return self.real.execute(statement)
+        async def execute(self, statement: Any, params: dict[str, Any] | None = None) -> Any:
+            statements.append((statement, params))
+            return self.real.execute(statement, params)
 
     engine = create_engine(sqlalchemy_url(database_url))
 
@@ -590,9 +617,13 @@ def explain(database_url: str, cursors: dict[str, str], groups: list[tuple[str, 
 
     with engine.connect() as conn:
         for name, stmts in asyncio.run(collect(conn)):
-            for statement in stmts:
-                sql = str(statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
-                plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + sql).fetchall()
+            for statement, params in stmts:
+                if params is None:
+                    sql = str(statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+                    plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + sql).fetchall()
+                else:  # a text statement with its parameters
+                    sql = f"{statement.text}\n-- {params}"
+                    plan = conn.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + statement.text), params).fetchall()
                 print(f"\n--- {name}\n{sql}\n" + "\n".join(r[0] for r in plan))
     engine.dispose()
 

@@ -1,9 +1,10 @@
 """The dashboard's alert figures come from the rollup the projection keeps (alert_hours, alert_keys,
-issue 11.8), not from the window's alerts. On a real PostgreSQL: alerts projected in batches, some of
-them redelivered (again in a later batch, twice in one batch), test notifications among them; the
-figures from the rollup equal those the dashboard computed from the alert rows before, for windows
-starting on and off the hour; and still after retention deleted the older alerts in small batches,
-the cut-off falling inside an hour."""
+and the keys by the hour of their last alert that a trigger appends and the fold sums; issue 11.8),
+not from the window's alerts. On a real PostgreSQL: alerts projected in batches, some of them
+redelivered (again in a later batch, twice in one batch), test notifications among them; the figures
+from the rollup equal those the dashboard computed from the alert rows before, for windows starting
+on and off the hour, before and after the fold; and still after retention deleted the older alerts
+in small batches, the cut-off falling inside an hour."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from signalcraft_schemas.events import AlertNormalized
 from signalcraft_query_api.handlers import project
 from signalcraft_query_api.repository.maintenance import PROJECTION_TABLES, delete_older_than
 from signalcraft_query_api.repository.read_queries import ReadQueries
+from signalcraft_query_api.repository.rollup import fold_rollup_changes
 from signalcraft_query_api.repository.tables import alerts, tables as query_tables
 
 pytestmark = pytest.mark.integration
@@ -83,6 +85,15 @@ async def figures(engine: Any, workspace: str, since: datetime) -> tuple[Any, An
 WINDOWS = (timedelta(hours=24), timedelta(hours=3), timedelta(hours=40), timedelta(minutes=20))
 
 
+async def fold_all(uow_factory: UnitOfWorkFactory) -> None:
+    while True:
+        async with uow_factory() as uow:
+            moved = await fold_rollup_changes(uow.connection, limit=97)
+            await uow.commit()
+        if moved == 0:
+            return
+
+
 async def test_dashboard_figures_from_the_rollup_equal_those_from_the_alert_rows(database_url: str) -> None:
     await asyncio.to_thread(upgrade, database_url, "query", Path(signalcraft_query_api.__file__).parent / "migrations")
     assert {"alert_hours", "alert_keys"} <= set(PROJECTION_TABLES)  # a rebuild empties and replays them
@@ -105,10 +116,14 @@ async def test_dashboard_figures_from_the_rollup_equal_those_from_the_alert_rows
 
         starts = [NOW - window for window in WINDOWS]
         starts += [(NOW - timedelta(hours=5)).replace(minute=0, second=0)]  # on the hour
-        for since in starts:
-            got, expected = await figures(engine, workspace, since)
-            assert got == expected, since
-            assert got[0] and got[1]
+        starts += [NOW.replace(hour=0, minute=0, second=0), NOW.replace(hour=0, minute=0, second=1)]  # at, after midnight
+        for folded in (False, True):  # the changes not yet folded are read too
+            if folded:
+                await fold_all(uow_factory)
+            for since in starts:
+                got, expected = await figures(engine, workspace, since)
+                assert got == expected, (since, folded)
+                assert got[0] and got[1]
 
         # Retention: alerts before a cut-off in mid-hour go, in batches of 7 (rollup adjusted each time).
         cutoff = NOW - timedelta(hours=20, minutes=23, seconds=5)
@@ -125,14 +140,20 @@ async def test_dashboard_figures_from_the_rollup_equal_those_from_the_alert_rows
                 break
             deleted += done
         assert deleted >= old
-        for since in [*starts, cutoff - timedelta(minutes=10), cutoff, cutoff + timedelta(minutes=3)]:
-            got, expected = await figures(engine, workspace, since)
-            assert got == expected, since
+        for folded in (False, True):
+            if folded:
+                await fold_all(uow_factory)
+            for since in [*starts, cutoff - timedelta(minutes=10), cutoff, cutoff + timedelta(minutes=3)]:
+                got, expected = await figures(engine, workspace, since)
+                assert got == expected, (since, folded)
         async with engine.connect() as conn:
             left = (await conn.exec_driver_sql(
-                "SELECT (SELECT count(*) FROM query.alert_hours WHERE workspace_id = %(w)s AND alerts <= 0), "
+                "SELECT (SELECT count(*) FROM query.alert_hours WHERE workspace_id = %(w)s AND alerts <= 0) "
+                "+ (SELECT count(*) FROM query.alert_days WHERE workspace_id = %(w)s AND alerts <= 0) "
+                "+ (SELECT count(*) FROM query.alert_series WHERE workspace_id = %(w)s AND alerts <= 0) "
+                "+ (SELECT count(*) FROM query.alert_hour_changes), "
                 "(SELECT count(*) FROM query.alert_keys WHERE workspace_id = %(w)s AND last_received_at < %(c)s)",
                 {"w": workspace, "c": cutoff})).one()
-        assert tuple(left) == (0, 0)  # emptied hours and keys of deleted alerts only went
+        assert tuple(left) == (0, 0)  # every change folded; emptied hours and days, and keys of deleted alerts, went
     finally:
         await engine.dispose()

@@ -85,6 +85,7 @@ from .repository.maintenance import (
 )
 from .repository.projection import ReadModelWriter
 from .repository.read_queries import Filters, ReadQueries
+from .repository.rollup import fold_rollup_changes
 from .repository.silence import SilenceRows
 from .repository.simulate import SimulationRows
 from .repository.slack_health import SlackTokenRows
@@ -785,6 +786,15 @@ async def use_projection_generation(service: Service, consumer: BatchConsumer) -
 async def read_model_counts(service: Service) -> dict[str, Any]:
     async with service.engine.connect() as conn:
         return {"rows": await projection_counts(conn)}
+
+
+async def fold_dashboard_rollup(uow_factory: UnitOfWorkFactory) -> int:
+    """Drain-loop step: the group and delivery changes the projection's writes appended, folded into
+    the dashboard's hourly sums; how many."""
+    async with uow_factory() as uow:
+        moved = await fold_rollup_changes(uow.connection)
+        await uow.commit()
+    return moved
 
 
 async def apply_retention(uow_factory: UnitOfWorkFactory, policy: RetentionPolicy,

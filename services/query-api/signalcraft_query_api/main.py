@@ -28,7 +28,7 @@ from .adapters.integration_api import router as integration_router
 from .adapters.slack_oauth_api import public_router as slack_public_router, router as slack_router
 from .domain.retention import PROJECTION_GROUP, RetentionPolicy, retention_period
 from .domain.slack_oauth import DEFAULT_SCOPES
-from .handlers import apply_retention, expire_secret_rotations, use_projection_generation
+from .handlers import apply_retention, expire_secret_rotations, fold_dashboard_rollup, use_projection_generation
 
 
 class QueryApiSettings(ServiceSettings):
@@ -63,6 +63,9 @@ class QueryApiSettings(ServiceSettings):
     retention_notifications: str = Field(default="90d", description="How long notification records are kept")
     retention_dead_letters: str = Field(default="30d", description="How long dead letters are kept")
     retention_cleanup_seconds: float = Field(default=3600.0, gt=0, description="How often the cleanup runs")
+    # The dashboard reads the changes not yet folded too: the fold only keeps that remainder small.
+    rollup_fold_seconds: float = Field(default=5.0, gt=0, description="How often the dashboard's group and "
+                                       "delivery changes are folded into its hourly sums")
     # Sources gone silent (issue 11.2): integrations with alert_when_silent=true raise an alert of their own
     silence_check_seconds: float = Field(default=60.0, gt=0, description="How often integrations are checked "
                                          "for silence (alert_when_silent)")
@@ -96,6 +99,8 @@ def create_service(settings: QueryApiSettings) -> Service:
     service.add_drain_loop("secret-rotation-expiry", partial(expire_secret_rotations, service), every_s=60.0)
     service.add_drain_loop("retention-cleanup", partial(apply_retention, service.uow, settings.retention()),
                            every_s=settings.retention_cleanup_seconds)
+    service.add_drain_loop("dashboard-rollup-fold", partial(fold_dashboard_rollup, service.uow),
+                           every_s=settings.rollup_fold_seconds)
     service.add_drain_loop("silent-sources", partial(alert_on_silent_sources, service),
                            every_s=settings.silence_check_seconds)
     projection = service.add_consumer(

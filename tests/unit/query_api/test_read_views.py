@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import UUID
 
@@ -10,7 +10,7 @@ import pytest
 
 from signalcraft_query_api.domain.read_views import (
     InvalidCursor, OverviewCounts, Silence, ack_rate, actionability, alerts_per_group, decode_cursor, dedup_ratio,
-    encode_cursor, first_whole_hour, hourly_series, hours_of, mtta_seconds, next_cursor, overview, page, quick_actions, resume_after,
+    encode_cursor, first_whole_day, first_whole_hour, hourly_series, hours_of, mtta_seconds, next_cursor, overview, page, quick_actions, resume_after,
     silence, sse_message, timeline,
 )
 
@@ -89,6 +89,16 @@ def test_the_rollup_gives_the_hours_from_the_first_whole_one_the_alerts_give_the
     assert first_whole_hour(on_the_hour) == on_the_hour
     assert first_whole_hour(on_the_hour + timedelta(microseconds=1)) == on_the_hour + timedelta(hours=1)
     assert first_whole_hour(on_the_hour - timedelta(minutes=20)) == on_the_hour
+
+
+def test_the_rollup_gives_the_hours_before_the_first_whole_day_and_the_days_from_it():
+    midnight = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    assert first_whole_day(midnight) == midnight
+    assert first_whole_day(midnight + timedelta(hours=1)) == midnight + timedelta(days=1)
+    assert first_whole_day(midnight - timedelta(hours=1)) == midnight
+    # A window's start in another offset is placed on UTC days, as the rollup's days are.
+    plus_two = timezone(timedelta(hours=2))
+    assert first_whole_day(datetime(2026, 3, 2, 1, tzinfo=plus_two)) == midnight
 
 
 def test_actionability_is_the_share_a_person_acted_on_least_actionable_first():

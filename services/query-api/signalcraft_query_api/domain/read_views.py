@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, SupportsFloat
 from uuid import UUID
 
@@ -311,6 +311,14 @@ def first_whole_hour(since: datetime) -> datetime:
     on the hour, else the next hour. What precedes it is the part of an hour the rollup cannot give."""
     hour = since.replace(minute=0, second=0, microsecond=0)
     return hour if hour == since else hour + timedelta(hours=1)
+
+
+def first_whole_day(whole_hour: datetime) -> datetime:
+    """The first UTC midnight at or after `whole_hour` (itself on the hour): the rollup gives the hours
+    before it one by one and the days from it on."""
+    hour = whole_hour.astimezone(timezone.utc)
+    day = hour.replace(hour=0)
+    return day if day == hour else day + timedelta(days=1)
 
 
 def hours_of(since: datetime, now: datetime) -> list[datetime]:

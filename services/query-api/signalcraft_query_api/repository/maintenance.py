@@ -35,21 +35,21 @@ RETENTION_COLUMNS = {"alerts": ("alerts", "received_at"), "timelines": ("timelin
 # (workspaces, integrations, Slack connections, rules, users, tokens...) are owned here, not projected.
 PROJECTION_TABLES = ("alerts", "groups", "command_outcomes", "timeline", "notifications", "integration_activity",
                      "deadletters", "notes", "group_changes", "integration_rejections", "pending_group_routes",
-                     "alert_hours", "alert_keys")
-# Alerts leave the dashboard's rollup with their rows: each deleted batch is taken off its hours
-# (exact, also for the hour the cut-off falls in), emptied hours go, and so do the group keys whose
-# last alert is older than the cut-off (all their alerts are gone once the deletes are drained).
+                     "alert_hours", "alert_keys", "alert_days", "alert_series", "alert_hour_changes", "group_hours",
+                     "group_days", "group_series", "group_hour_changes", "notification_hours",
+                     "notification_hour_changes")
+# Alerts leave the dashboard's rollup with their rows: each deleted batch is appended, negated, to
+# the changes the fold sums (exact, also for the hour the cut-off falls in), and the group keys whose
+# last alert is older than the cut-off go (all their alerts are gone once the deletes are drained; the
+# trigger on alert_keys appends their leaving). Sums that come back to nothing the fold drops.
 DELETE_ALERTS = """
 WITH gone AS (
   DELETE FROM query.alerts WHERE ctid IN (SELECT ctid FROM query.alerts WHERE received_at < :before LIMIT :limit)
   RETURNING workspace_id, date_trunc('hour', received_at, 'UTC') AS hour, source, project,
             coalesce(is_test, false) AS is_test),
-per_hour AS (SELECT workspace_id, hour, source, project, is_test, count(*) AS n FROM gone GROUP BY 1, 2, 3, 4, 5),
 taken AS (
-  UPDATE query.alert_hours AS h SET alerts = h.alerts - p.n FROM per_hour AS p
-  WHERE h.hour = p.hour AND h.workspace_id IS NOT DISTINCT FROM p.workspace_id
-    AND h.source IS NOT DISTINCT FROM p.source AND h.project IS NOT DISTINCT FROM p.project
-    AND h.is_test = p.is_test)
+  INSERT INTO query.alert_hour_changes (workspace_id, hour, source, project, is_test, alerts, keys)
+  SELECT workspace_id, hour, source, project, is_test, -count(*), 0 FROM gone GROUP BY 1, 2, 3, 4, 5)
 SELECT count(*) FROM gone"""
 
 
@@ -59,8 +59,7 @@ async def delete_older_than(conn: AsyncConnection, kind: str, before: datetime, 
         deleted = int((await conn.execute(text(DELETE_ALERTS), {"before": before, "limit": limit})).scalar_one())
         if deleted == limit:
             return deleted
-        # The old alerts are gone (this was the last batch): so go their emptied hours and their keys.
-        await conn.execute(text("DELETE FROM query.alert_hours WHERE alerts <= 0"))
+        # The old alerts are gone (this was the last batch): so go their keys.
         keys = await conn.execute(text(
             "DELETE FROM query.alert_keys WHERE ctid IN (SELECT ctid FROM query.alert_keys "
             "WHERE last_received_at < :before LIMIT :limit)"), {"before": before, "limit": limit - deleted})

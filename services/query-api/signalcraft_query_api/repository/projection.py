@@ -28,9 +28,10 @@ ALERT_COLUMNS = ("event_id", "workspace_id", "integration_id", "delivery_id", "g
                  "occurred_at", "received_at", "is_test")
 _ALERT_TYPES = ("uuid", *["text"] * 14, "timestamptz", "timestamptz", "bool")  # tags travel as text, cast to jsonb
 # Every alert lands here: one constant statement per batch, binary parameters (as ingest does). The
-# dashboard's rollup (alert_hours, alert_keys) counts the rows this statement inserted, and only
-# those: an alert already there (redelivered past the inbox, or twice in one batch) adds nothing.
-# Rollup rows are locked in key order, so concurrent batches cannot deadlock on them.
+# dashboard's rollup counts the rows this statement inserted, and only those: an alert already there
+# (redelivered past the inbox, or twice in one batch) adds nothing. Its hours are appended as changes
+# (repository/rollup.py folds them), never upserted, so concurrent batches do not wait on each other;
+# alert_keys rows are locked in key order, so they cannot deadlock on them.
 INSERT_ALERTS = (
     "WITH inserted AS ("
     f"INSERT INTO query.alerts ({', '.join(ALERT_COLUMNS)}) "
@@ -38,10 +39,9 @@ INSERT_ALERTS = (
     f"FROM unnest({', '.join(f'%b::{t}[]' for t in _ALERT_TYPES)}) AS t({', '.join(f'c{i}' for i in range(len(ALERT_COLUMNS)))}) "
     "ON CONFLICT DO NOTHING "
     "RETURNING workspace_id, source, project, group_key, coalesce(is_test, false) AS is_test, received_at), "
-    "hours AS (INSERT INTO query.alert_hours (workspace_id, hour, source, project, is_test, alerts) "
-    "SELECT workspace_id, date_trunc('hour', received_at, 'UTC'), source, project, is_test, count(*) FROM inserted "
-    "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5 "
-    "ON CONFLICT (workspace_id, hour, source, project, is_test) DO UPDATE SET alerts = alert_hours.alerts + excluded.alerts) "
+    "hours AS (INSERT INTO query.alert_hour_changes (workspace_id, hour, source, project, is_test, alerts, keys) "
+    "SELECT workspace_id, date_trunc('hour', received_at, 'UTC'), source, project, is_test, count(*), 0 FROM inserted "
+    "GROUP BY 1, 2, 3, 4, 5) "
     "INSERT INTO query.alert_keys (workspace_id, source, project, group_key, is_test, last_received_at) "
     "SELECT workspace_id, source, project, group_key, is_test, max(received_at) FROM inserted "
     "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5 "

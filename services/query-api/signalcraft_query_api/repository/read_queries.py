@@ -9,16 +9,26 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, and_, asc, case, cast, desc, func, literal, select, tuple_
+from sqlalchemy import and_, asc, case, desc, func, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..domain.read_views import OverviewCounts, first_whole_hour
+from ..domain.read_views import OverviewCounts, first_whole_day, first_whole_hour
+from .rollup import ALERT_WINDOW, DELIVERY_WINDOW, GROUP_COUNTERS, GROUP_WINDOW
 from .tables import (
-    alert_hours, alert_keys, alerts, deadletters, group_changes, groups, integration_activity, integration_rejections,
+    alerts, deadletters, group_changes, groups, integration_activity, integration_rejections,
     integrations, notes, notifications, slack_connections, timeline,
 )
 
 Row = dict[str, Any]
+
+def _window(workspace_id: str, since: datetime) -> dict[str, Any]:
+    """The parameters of a window's rollup statements: from `since`, the first whole hour and day."""
+    hour = first_whole_hour(since)
+    return {"w": workspace_id, "since": since, "hour": hour, "day": first_whole_day(hour)}
+
+
+def _mean(total: Any, count: int) -> float | None:
+    return float(total) / count if count else None
 
 SEVERITY_RANK = case({"info": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}, value=groups.c.severity, else_=0)
 SORT_KEYS = {"last_seen": groups.c.last_seen_at, "count": groups.c.count, "severity": SEVERITY_RANK}
@@ -144,90 +154,62 @@ class ReadQueries:
 
     async def overview_counts(self, workspace_id: str, since: datetime) -> OverviewCounts:
         conn = self._conn
-        # Providers' test notifications stay out of the noise, ack-rate and MTTA figures.
-        real_groups = (groups.c.workspace_id == workspace_id, groups.c.first_seen_at >= since,
-                       groups.c.is_test.is_not(True))
-        acked_by = groups.c.acknowledged_by
-        g = (await conn.execute(select(
-            func.count().label("groups"),
-            func.count(groups.c.acknowledged_at).label("acknowledged"),
-            func.avg(func.extract("epoch", groups.c.acknowledged_at - groups.c.first_seen_at)).label("mtta"),
-            func.avg(func.extract("epoch", groups.c.resolved_at - groups.c.first_seen_at))
-            .filter(groups.c.status == "resolved").label("mttr"),
-            func.count().filter(groups.c.status == "resolved").label("resolved"),
-            func.count().filter(acked_by.like("slack:%")).label("acked_slack"),
-            func.count().filter(acked_by.like("api:%")).label("acked_api"),
-            func.count().filter(acked_by.is_not(None), acked_by.not_like("slack:%"), acked_by.not_like("api:%"))
-            .label("acked_provider"),
-        ).where(*real_groups))).one()
         alerts_per_hour, noisy = await self._alert_figures(workspace_id, since)
-        delivery = (await conn.execute(select(
-            func.count().filter(notifications.c.status == "delivered").label("delivered"),
-            func.count().filter(notifications.c.status == "failed").label("failed"),
-            func.max(notifications.c.finished_at).filter(notifications.c.status == "delivered").label("last_delivered_at"),
-        ).where(notifications.c.workspace_id == workspace_id, notifications.c.requested_at >= since,
-                notifications.c.kind.not_in(("updated", "state_changed"))))).one()  # rewrites are not new messages
+        per_hour_groups, totals, by_source, by_rule = await self._group_figures(workspace_id, since)
+        delivery = await self._delivery_figures(workspace_id, since)
         last_webhooks = _rows(await conn.execute(select(integration_activity).where(integration_activity.c.workspace_id == workspace_id)))
-        group_hour = func.date_trunc("hour", groups.c.first_seen_at)
         alert_count = sum(alerts_per_hour.values())  # the same alerts as the hours': no scan of its own
-        per_hour_groups = {r.hour: r.n for r in await conn.execute(
-            select(group_hour.label("hour"), func.count().label("n")).where(*real_groups).group_by(group_hour))}
         return OverviewCounts(
-            alerts=alert_count, groups=g.groups, acknowledged=g.acknowledged, mean_ack_seconds=g.mtta,
-            resolved=g.resolved, noisy_sources=noisy,
-            acknowledged_by={"slack": g.acked_slack, "api": g.acked_api, "provider": g.acked_provider},
+            alerts=alert_count, groups=totals["groups"], acknowledged=totals["acknowledged"],
+            mean_ack_seconds=_mean(totals["ack_seconds"], totals["acknowledged"]),
+            resolved=totals["resolved"], noisy_sources=noisy,
+            acknowledged_by={"slack": totals["acked_slack"], "api": totals["acked_api"],
+                             "provider": totals["acked_provider"]},
             delivered=delivery.delivered, failed=delivery.failed, last_delivered_at=delivery.last_delivered_at,
-            integrations=last_webhooks, mean_resolve_seconds=g.mttr, alerts_per_hour=alerts_per_hour,
-            groups_per_hour=per_hour_groups, by_source=await self._actionability(real_groups, groups.c.source),
-            by_rule=await self._actionability(real_groups, groups.c.rule_id))
+            integrations=last_webhooks, mean_resolve_seconds=_mean(totals["resolve_seconds"], totals["resolved_timed"]),
+            alerts_per_hour=alerts_per_hour, groups_per_hour=per_hour_groups, by_source=by_source, by_rule=by_rule)
+
+    async def _group_figures(self, workspace_id: str, since: datetime) -> tuple[dict[datetime, int], Row, list[Row], list[Row]]:
+        """Groups opened since `since`: per hour, in all, per source and per rule, from the rollup
+        (repository/rollup.py). Test notifications count nowhere. The same figures as counting the
+        window's groups."""
+        per_hour: dict[datetime, int] = {}
+        totals: Row = dict.fromkeys(GROUP_COUNTERS, 0)
+        by: dict[str, list[Row]] = {"source": [], "rule_id": []}
+        for r in await self._conn.execute(text(GROUP_WINDOW), _window(workspace_id, since)):
+            if not r.groups or r.groups <= 0:  # none, or every group of it taken back (deleted), not yet folded away
+                continue
+            if r.per_hour:
+                per_hour[r.hour] = r.groups
+            elif not r.no_source or not r.no_rule:
+                key = "source" if not r.no_source else "rule_id"
+                by[key].append({key: r.source if key == "source" else r.rule_id, "groups": r.groups, "acted": r.acted,
+                                "self_resolved": r.self_resolved, "untouched": r.untouched})
+            else:
+                totals = {c: getattr(r, c) for c in GROUP_COUNTERS}
+        return per_hour, totals, by["source"], by["rule_id"]
+
+    async def _delivery_figures(self, workspace_id: str, since: datetime) -> Any:
+        """First messages delivered and failed since `since` (from the rollup, as the groups'), and the
+        newest delivery's finish time (from the end of an index of deliveries by finish time)."""
+        return (await self._conn.execute(text(DELIVERY_WINDOW), _window(workspace_id, since))).one()
 
     async def _alert_figures(self, workspace_id: str, since: datetime) -> tuple[dict[datetime, int], list[Row]]:
-        """Alerts received per hour since `since` and the five noisiest sources, from the rollup the
-        projection keeps (alert_hours, alert_keys), not from the window's alerts: the whole hours from
-        alert_hours, the part of the first hour after `since` from the alerts themselves (an index range
-        of under an hour), and a source's groups as its group keys whose last alert is since `since`.
-        Test notifications count nowhere. The same figures as counting the window's alerts."""
-        conn, full_from = self._conn, first_whole_hour(since)
-        rolled = (alert_hours.c.workspace_id == workspace_id, alert_hours.c.hour >= full_from,
-                  alert_hours.c.is_test.is_(False))
-        partial = (alerts.c.workspace_id == workspace_id, alerts.c.received_at >= since,
-                   alerts.c.received_at < full_from, alerts.c.is_test.is_not(True))
-        raw_hour = func.date_trunc("hour", alerts.c.received_at, "UTC")
-        window = (select(alert_hours.c.hour, alert_hours.c.source, alert_hours.c.project, alert_hours.c.alerts.label("n"))
-                  .where(*rolled)
-                  .union_all(select(raw_hour, alerts.c.source, alerts.c.project, func.count())
-                             .where(*partial).group_by(raw_hour, alerts.c.source, alerts.c.project))).subquery()
-        # Summed in PostgreSQL per hour and per source and project (a week is ~20,000 rollup rows).
+        """Alerts received per hour since `since` and the five noisiest sources with their groups (group
+        keys whose last alert is since `since`), from the rollup (repository/rollup.py), not from the
+        window's alerts. Test notifications count nowhere. The same figures as counting the window's
+        alerts."""
         per_hour: dict[datetime, int] = {}
-        per_source: dict[tuple[str | None, str | None], int] = {}
-        for r in await conn.execute(
-                select(func.grouping(window.c.hour).label("per_source"), window.c.hour, window.c.source,
-                       window.c.project, cast(func.sum(window.c.n), BigInteger).label("n"))
-                .group_by(func.grouping_sets(tuple_(window.c.hour), tuple_(window.c.source, window.c.project)))):
-            if r.n <= 0:  # an hour emptied by retention, not yet deleted, counts nothing
+        per_source: list[Row] = []
+        for r in await self._conn.execute(text(ALERT_WINDOW), _window(workspace_id, since)):
+            if r.alerts <= 0:  # an hour emptied by retention, not yet folded away, counts nothing
                 continue
-            if r.per_source:
-                per_source[(r.source, r.project)] = r.n
+            if r.per_hour:
+                per_hour[r.hour] = r.alerts
             else:
-                per_hour[r.hour] = r.n
-        keys = {(r.source, r.project): r.n for r in await conn.execute(
-            select(alert_keys.c.source, alert_keys.c.project, func.count().label("n"))
-            .where(alert_keys.c.workspace_id == workspace_id, alert_keys.c.last_received_at >= since,
-                   alert_keys.c.is_test.is_(False))
-            .group_by(alert_keys.c.source, alert_keys.c.project))}
-        noisy = [{"source": source, "project": project, "alerts": n, "groups": keys.get((source, project), 0)}
-                 for (source, project), n in per_source.items()]
-        noisy.sort(key=lambda row: (-row["alerts"], row["source"] or "", row["project"] or ""))
-        return per_hour, noisy[:5]
-
-    async def _actionability(self, where: tuple[Any, ...], key: Any) -> list[Row]:
-        nobody = groups.c.person_acted_at.is_(None)
-        return _rows(await self._conn.execute(
-            select(key.label(key.name), func.count().label("groups"),
-                   func.count(groups.c.person_acted_at).label("acted"),
-                   func.count().filter(nobody, groups.c.status == "resolved").label("self_resolved"),
-                   func.count().filter(nobody, groups.c.status != "resolved").label("untouched"))
-            .where(*where).group_by(key)))
+                per_source.append({"source": r.source, "project": r.project, "alerts": r.alerts, "groups": r.keys})
+        per_source.sort(key=lambda row: (-row["alerts"], row["source"] or "", row["project"] or ""))
+        return per_hour, per_source[:5]
 
     async def delivery_health(self, workspace_id: str, limit: int, history_since: datetime) -> dict[str, Any]:
         """Is anything silently broken? Per integration: last webhook, webhooks throttled and rejected,

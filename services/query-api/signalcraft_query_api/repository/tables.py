@@ -104,6 +104,7 @@ silence_alerts = Table(
 alert_hours = Table(
     "alert_hours", md, Column("workspace_id", Text), Column("hour", TS), Column("source", Text),
     Column("project", Text), Column("is_test", Boolean, nullable=False), Column("alerts", BigInteger, nullable=False),
+    Column("keys", BigInteger, nullable=False),  # group keys whose last alert is in the hour (0008_group_rollup)
 )
 # Per group key (and source, project): its last alert's time. The group keys of a window's alerts are
 # those whose last alert is in it.
