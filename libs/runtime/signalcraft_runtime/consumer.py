@@ -167,8 +167,12 @@ async def _raw_body(message: Any) -> Any:
 
 
 def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: str, topics: Sequence[str],
-                      process: RecordsProcessor, stats: ConsumerStats) -> None:
+                      process: RecordsProcessor, stats: ConsumerStats, alert_path: bool = False) -> None:
     """Subscribe `process` to polled batches; offsets are committed only after it returns.
+
+    `alert_path`: the consumer is a hop of webhook -> Slack, and polls with the short waits
+    (`consumer_fetch_max_wait_ms`, `consumer_batch_timeout_ms`); the others poll with the long
+    `consumer_background_*` ones, which cost an idle broker far fewer storage reads.
 
     FastStream's AckPolicy.ACK would commit the offsets of a batch whose handler raised, skipping its
     records; so a batch is retried until `process` returns (`process_until_done`), and should anything
@@ -182,10 +186,12 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
         group_id=group_id,
         batch=True,
         max_records=settings.consumer_max_records,
-        batch_timeout_ms=settings.consumer_batch_timeout_ms,
+        batch_timeout_ms=(settings.consumer_batch_timeout_ms if alert_path
+                          else settings.consumer_background_batch_timeout_ms),
         consumer_timeout_ms=settings.consumer_poll_interval_ms,
         fetch_min_bytes=settings.consumer_fetch_min_bytes,
-        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        fetch_max_wait_ms=(settings.consumer_fetch_max_wait_ms if alert_path
+                           else settings.consumer_background_fetch_max_wait_ms),
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         session_timeout_ms=settings.consumer_session_timeout_ms,
@@ -244,9 +250,10 @@ class BatchConsumer:
     crash_point: CrashPoint = field(default_factory=lambda: CrashPoint(0))
     # Runs before the batch's transaction opens, e.g. to bring the config view up to date.
     prepare: Callable[[list[Envelope[Any]]], Awaitable[None]] | None = None
+    alert_path: bool = False  # a hop of webhook -> Slack: short fetch waits (subscribe_batches)
 
     def register(self, broker: KafkaBroker, settings: ServiceSettings) -> None:
-        subscribe_batches(broker, settings, self.group_id, self.topics, self.process, self.stats)
+        subscribe_batches(broker, settings, self.group_id, self.topics, self.process, self.stats, self.alert_path)
 
     async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
         items = decode_records(records)
@@ -331,9 +338,10 @@ class SideEffectConsumer(Generic[PendingT]):
     uow_factory: UnitOfWorkFactory
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     crash_point: CrashPoint = field(default_factory=lambda: CrashPoint(0))
+    alert_path: bool = False  # a hop of webhook -> Slack: short fetch waits (subscribe_batches)
 
     def register(self, broker: KafkaBroker, settings: ServiceSettings) -> None:
-        subscribe_batches(broker, settings, self.group_id, self.topics, self.process, self.stats)
+        subscribe_batches(broker, settings, self.group_id, self.topics, self.process, self.stats, self.alert_path)
 
     async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
         envelopes = await self._accepted(decode_records(records))

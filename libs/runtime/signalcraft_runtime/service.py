@@ -72,7 +72,8 @@ class Service:
         self.engine = create_engine(self.settings.database_url, self.settings.db_pool_size)
         self.uow = UnitOfWorkFactory(self.engine, self.tables)
         # Every Kafka client connects with kafka_client_options: bad Kafka settings stop the service here.
-        self.config = (ConfigView(kafka_client_options(self.settings, f"{self.name}-config"))
+        self.config = (ConfigView(kafka_client_options(self.settings, f"{self.name}-config"),
+                                  fetch_max_wait_ms=self.settings.config_fetch_max_wait_ms)
                        if self.needs_config else None)
         self.secrets = SecretBox(self.settings.secret_key) if self.settings.secret_key else None
         self._tracer = configure_tracing(self.name, self.settings.otlp_endpoint)
@@ -116,24 +117,29 @@ class Service:
         self._consuming = True
 
     def add_consumer(self, group_id: str, topics: list[str], handler: Any,
-                     sync_config_every_batch: bool = False) -> BatchConsumer:
+                     sync_config_every_batch: bool = False, alert_path: bool = False) -> BatchConsumer:
         """`sync_config_every_batch`: the handler's decisions must reflect every configuration change
         made before its events arrived (routing rules), at one broker round trip per batch.
-        Otherwise the config view is brought up to date only for workspaces it has not seen."""
+        Otherwise the config view is brought up to date only for workspaces it has not seen.
+        `alert_path`: the consumer is a hop of webhook -> Slack and fetches with short waits; a
+        consumer off it (read models, timers) fetches with long ones, which cost an idle broker less."""
         prepare = None
         if self.config is not None:
             prepare = self.sync_config if sync_config_every_batch else self.know_workspaces
         consumer = BatchConsumer(group_id=group_id, topics=topics, handler=handler, uow_factory=self.uow,
-                                 crash_point=CrashPoint(self.settings.crash_after_records), prepare=prepare)
+                                 crash_point=CrashPoint(self.settings.crash_after_records), prepare=prepare,
+                                 alert_path=alert_path)
         self.consumers.append(consumer)
         return consumer
 
     def add_side_effect_consumer(self, group_id: str, topics: list[str], handler: SideEffectHandler[PendingT],
-                                 accepts: tuple[type, ...]) -> SideEffectConsumer[PendingT]:
+                                 accepts: tuple[type, ...], alert_path: bool = False) -> SideEffectConsumer[PendingT]:
         """A consumer whose work has an effect outside the database, between two transactions
-        (SideEffectConsumer); messages of other types than `accepts` are dead-lettered."""
+        (SideEffectConsumer); messages of other types than `accepts` are dead-lettered. `alert_path`
+        as for `add_consumer`."""
         consumer = SideEffectConsumer(group_id=group_id, topics=topics, handler=handler, accepts=accepts,
-                                      uow_factory=self.uow, crash_point=CrashPoint(self.settings.crash_after_records))
+                                      uow_factory=self.uow, crash_point=CrashPoint(self.settings.crash_after_records),
+                                      alert_path=alert_path)
         self.consumers.append(consumer)
         return consumer
 

@@ -70,15 +70,33 @@ class ServiceSettings(KafkaSettings):
     consumer_session_timeout_ms: int = Field(default=10_000, description="A consumer that dies is replaced after this long")
     consumer_heartbeat_interval_ms: int = Field(default=3_000, description="A third of the session timeout or less")
     consumer_max_records: int = Field(default=500, description="Records per polled batch, processed in one transaction")
-    # aiokafka's fetcher sleeps this long when a fetch came back empty: with its default (200 ms)
-    # every hop of the pipeline waits ~100-200 ms for it. Lower costs a little idle CPU.
-    # FastStream waits this long for a batch, and as long again after an empty poll.
-    consumer_batch_timeout_ms: int = Field(default=50, description="How long a batch poll waits for records")
-    consumer_poll_interval_ms: int = Field(default=20, description="How soon a consumer looks again after an empty fetch")
+    # Consumers on the alert path (webhook -> Slack: grouping, router, notifier) fetch with short waits;
+    # the others (read models, escalation timers) with long ones. Tansu (0.6) does not answer a fetch
+    # when data arrives: it reads the partitions' storage at once, then again after half the remaining
+    # wait (all of it under 250 ms), and after a read that found data it still sleeps that long. So a
+    # record waits up to about its consumer's fetch wait per hop (measured: 20-60 ms at 100 ms, 1.2-2.1 s
+    # at 5 s), and each fetching consumer costs Tansu CPU in proportion to its reads per second (about
+    # 20/s at 100 ms, 5/s at 1 s). Apache Kafka answers as soon as data arrives. bench/README.md,
+    # "Idle and low-load levers (issue 13)", has the figures.
+    consumer_fetch_max_wait_ms: int = Field(
+        default=100, ge=1, description="Alert-path consumers: the broker answers a fetch once it has "
+        "consumer_fetch_min_bytes or after this long (Tansu: only then)")
+    consumer_background_fetch_max_wait_ms: int = Field(
+        default=1000, ge=1, description="Consumers off the alert path (query-api's read models, the escalator): "
+        "the same, longer, so an idle one fetches less often")
     consumer_fetch_min_bytes: int = Field(default=1, description="The broker answers a fetch once it has this much...")
-    # ...or after this long. Tansu answers a fetch only then (Apache Kafka answers as soon as data
-    # arrives), so on Tansu each hop waits up to this; shorter makes idle consumers poll more often.
-    consumer_fetch_max_wait_ms: int = Field(default=100, description="...or after this long")
+    # FastStream waits this long for a batch, and as long again after an empty poll.
+    consumer_batch_timeout_ms: int = Field(default=50, description="How long an alert-path consumer's batch poll "
+                                           "waits for records (and sleeps after an empty one)")
+    consumer_background_batch_timeout_ms: int = Field(
+        default=500, description="The same for consumers off the alert path")
+    # aiokafka's fetcher wakes this often while a fetch is in flight (its consumer_timeout_ms); a fetch's
+    # answer wakes it at once, so this does not delay records. Lower only costs idle CPU.
+    consumer_poll_interval_ms: int = Field(
+        default=200, description="How often a consumer's fetcher wakes while it waits for a fetch's answer")
+    config_fetch_max_wait_ms: int = Field(
+        default=500, ge=1, description="The config view's fetch wait (every service but query-api keeps one); "
+        "sync() covers freshness where it matters")
     db_pool_size: int = Field(default=10, description="SQLAlchemy pool size (a fixed pool: no overflow connections)")
     publish_max_batch_bytes: int = Field(default=1_048_576, description="aiokafka producer batch size for the outbox relay")
     publish_linger_ms: int = Field(default=5, description="aiokafka producer linger for the outbox relay")

@@ -31,7 +31,8 @@ def create_service(settings: GroupingSettings) -> Service:
     async def on_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]]) -> None:
         await handle_batch(uow, envelopes, service.config.state if service.config else None, debounce)
 
-    service.add_consumer("grouping", [Topic.ALERTS_NORMALIZED, Topic.GROUPS_COMMANDS], on_batch)
+    service.add_consumer("grouping", [Topic.ALERTS_NORMALIZED, Topic.GROUPS_COMMANDS], on_batch,
+                         alert_path=True)
     # Held-back count updates are published once their debounce interval has passed.
     service.add_drain_loop("flush_loop", lambda: flush_due_updates(service.uow, debounce),
                            every_s=min(1.0, settings.update_debounce_seconds / 2))

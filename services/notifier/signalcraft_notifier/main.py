@@ -60,7 +60,7 @@ def create_service(settings: NotifierSettings) -> Service:
                                     concurrency=settings.slack_concurrency, sync_config=service.config.sync,
                                     rewrites_queued=lane.wake, replies_queued=reply_lane.wake)
     service.add_side_effect_consumer("notifier", [Topic.NOTIFICATIONS_REQUESTED], delivery,
-                                     accepts=(NotificationRequested,))
+                                     accepts=(NotificationRequested,), alert_path=True)
     service.add_drain_loop("rewrite_lane", lane.step, every_s=0)  # step itself waits to be woken
     service.add_drain_loop("reply_lane", reply_lane.step, every_s=0)  # the same
     service.on_shutdown.append(lambda _: directory.close())

@@ -27,7 +27,8 @@ def create_service(settings: RouterSettings) -> Service:
         await handle_batch(uow, envelopes, service.config.state)
 
     # A rule saved a moment before an alert must route it: the user tests a new rule exactly so.
-    service.add_consumer("router", [Topic.GROUPS_EVENTS], on_batch, sync_config_every_batch=True)
+    service.add_consumer("router", [Topic.GROUPS_EVENTS], on_batch, sync_config_every_batch=True,
+                         alert_path=True)
     return service
 
 
