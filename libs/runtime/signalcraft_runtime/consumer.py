@@ -24,8 +24,9 @@ from collections.abc import Awaitable, Callable, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from aiokafka import ConsumerRebalanceListener, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
+from faststream.message import AckStatus
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 import psycopg
@@ -204,6 +205,27 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
         records = message.raw_message if isinstance(message.raw_message, (tuple, list)) else (message.raw_message,)
         with metrics.observe_batch(group_id, message.consumer, records), telemetry.consumer_spans(group_id, records):
             await process_until_done(process, list(records), stats, group_id)
+        await commit_batch(message, records)
+
+
+async def commit_batch(message: KafkaMessage, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+    """Commit the offsets past the batch's records, for the partitions it holds, once it is processed.
+
+    FastStream's ack commits every assigned partition's position (aiokafka's `commit()`), moved or
+    not; on Tansu each committed partition is an S3 object rewritten, so query-api's projection
+    (12 partitions on the embedded stack) rewrote 12 objects per batch. The partitions a batch did not
+    touch have nothing new to commit. Marks the message acked, so FastStream commits nothing more.
+    """
+    consumer = message.consumer
+    if not isinstance(consumer, AIOKafkaConsumer) or message.committed is not None:
+        return  # a test broker's consumer: FastStream's own ack
+    offsets: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+    if offsets:
+        await consumer.commit(offsets)
+    message.committed = AckStatus.ACKED
 
 
 async def process_until_done(process: RecordsProcessor, records: list[ConsumerRecord[Any, Any]], stats: ConsumerStats,
