@@ -60,6 +60,26 @@ from .repository import DeliveryRepository, DeliveryState, ReplyRepository, Rewr
 
 log = get_logger(__name__)
 IN_FLIGHT_POLL_S = 0.5
+# The lanes are woken when this process queues work, and otherwise look when their queue's next row
+# is due (a paced rewrite or reply, a lease of a crashed replica running out), at most this long
+# apart; never sooner than LANE_MIN_WAIT_S after their last look unless woken (no busy loop).
+LANE_POLL_S = 5.0
+LANE_MIN_WAIT_S = 0.5
+
+
+async def until_due(uow: UnitOfWorkFactory, due_of: Callable[[Any], Awaitable[datetime | None]],
+                    poll_s: float) -> float:
+    """How long a lane may wait before its queue's next row is due: between LANE_MIN_WAIT_S and
+    `poll_s` (a `poll_s` below the minimum, as tests use, wins)."""
+    try:
+        async with uow() as work:
+            due = await due_of(work.connection)
+    except Exception as exc:  # the claim that follows meets the same trouble and reports it
+        log.debug("lane could not read its next due time", error=repr(exc))
+        return min(poll_s, LANE_MIN_WAIT_S)
+    if due is None:
+        return poll_s
+    return min(poll_s, max(LANE_MIN_WAIT_S, (due - utcnow()).total_seconds()))
 WAKE_AFTER_COMMIT_S = 0.05  # the batch's transaction commits just after `finish` returns
 
 
@@ -241,7 +261,7 @@ class RewriteLane:
     message per interval and under Slack's Tier 3 limit per workspace; replicas share the queue (leases)."""
 
     def __init__(self, uow: UnitOfWorkFactory, slack: SlackPort, owner: str, pacing: LanePacing,
-                 concurrency: int = 8, batch: int = 50, poll_s: float = 0.5,
+                 concurrency: int = 8, batch: int = 50, poll_s: float = LANE_POLL_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._uow, self._slack, self._owner, self._pacing = uow, slack, owner, pacing
         self._gate = asyncio.Semaphore(concurrency)
@@ -257,8 +277,9 @@ class RewriteLane:
         returns how many were claimed."""
         more, self._more = self._more, False  # a failed claim waits before the next (no busy loop)
         if not more:
+            wait = await until_due(self._uow, lambda conn: RewriteRepository(conn).next_due(), self._poll_s)
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), self._poll_s)
+                await asyncio.wait_for(self._woken.wait(), wait)
         self._woken.clear()
         now = utcnow()
         async with self._uow() as uow:
@@ -328,7 +349,7 @@ class ReplyLane:
     at most once; replicas share the queue (leases, renewed while a reply's Slack call runs)."""
 
     def __init__(self, uow: UnitOfWorkFactory, slack: SlackPort, owner: str, pacing: LanePacing,
-                 concurrency: int = 8, batch: int = 50, poll_s: float = 0.5,
+                 concurrency: int = 8, batch: int = 50, poll_s: float = LANE_POLL_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._uow, self._slack, self._owner, self._pacing = uow, slack, owner, pacing
         self._gate = asyncio.Semaphore(concurrency)
@@ -342,8 +363,9 @@ class ReplyLane:
     async def step(self) -> int:
         """Wait to be woken, for the next reply's turn or the poll interval, then post every claimed
         reply whose turn it is; returns how many were posted (0: nothing to do right now)."""
+        wait = min(self._wait_s(), await until_due(self._uow, lambda conn: ReplyRepository(conn).next_due(), self._poll_s))
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), self._wait_s())
+            await asyncio.wait_for(self._woken.wait(), wait)
         self._woken.clear()
         now = utcnow()
         async with self._uow() as uow:

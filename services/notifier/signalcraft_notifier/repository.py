@@ -257,6 +257,11 @@ class RewriteRepository:
                               [answers[i] for i in r.request_ids if i in answers], originals.get((r.group_id, r.channel)),
                               first_posts.get((r.group_id, r.channel))) for r in rows]
 
+    async def next_due(self) -> datetime | None:
+        """When a queued rewrite can next be claimed: the earliest due time, or the end of the lease of
+        one held (by a replica that may have crashed); None when nothing is queued."""
+        return (await self._conn.execute(select(func.min(func.greatest(rewrites.c.due_at, rewrites.c.lease_until))))).scalar()
+
     async def _answers(self, request_ids: list[UUID]) -> dict[UUID, Answered]:
         if not request_ids:
             return {}
@@ -339,6 +344,14 @@ class ReplyRepository:
                                first_posts.get((r.group_id, r.channel)))
                    for r in sorted(rows, key=lambda r: (r.due_at, r.seq))]
         return claimed
+
+    async def next_due(self) -> datetime | None:
+        """When the head of a thread's queue can next be claimed (its due time, or the end of the lease
+        of one held); None when nothing is queued. Replies behind a head wait for it, so only heads count."""
+        earlier = replies.alias("earlier")
+        return (await self._conn.execute(select(func.min(func.greatest(replies.c.due_at, replies.c.lease_until))).where(
+            ~exists().where(earlier.c.group_id == replies.c.group_id, earlier.c.channel == replies.c.channel,
+                            earlier.c.seq < replies.c.seq)))).scalar()
 
     async def renew(self, request_ids: Collection[UUID], owner: str, lease_until: datetime) -> None:
         if request_ids:
