@@ -54,9 +54,10 @@ class StackOptions:
     preferred_ports: bool = False
     log_format: str = "json"
     extra_env: dict[str, str] = field(default_factory=dict)
-    # Consumer group timings: a restarted consumer rejoins in about half the session timeout.
+    # Consumer group timings: a restarted consumer rejoins in about half the session timeout. Tansu on
+    # S3 rewrites the group's object on every heartbeat: a third of the session timeout, not a sixth.
     session_timeout_ms: int = 6000
-    heartbeat_interval_ms: int = 1000
+    heartbeat_interval_ms: int = 2000
     topic_partitions: int = 2
     # Use this PostgreSQL server (a fresh database on it) instead of starting the embedded one.
     external_database_url: str | None = None
