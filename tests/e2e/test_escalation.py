@@ -207,7 +207,9 @@ async def test_snooze_and_resolve_cancel_a_pending_escalation_and_a_reopen_arms_
     no_delivery_half_done(tenant)
     assert escalation_replies(tenant, messages[snoozed["group_id"]]) == []
     assert len(escalation_replies(tenant, messages[resolved["group_id"]])) == 1
-    assert [e["detail"]["level"] for e in timeline(tenant, resolved["group_id"], "escalated")] == [1]
+    # The timeline is a read model: it may show the escalation a moment after Slack got it.
+    escalated = wait_until(lambda: timeline(tenant, resolved["group_id"], "escalated"), 30, what="the escalation")
+    assert [e["detail"]["level"] for e in escalated] == [1]
     assert timeline(tenant, snoozed["group_id"], "escalated") == []
 
     # Resolved and firing once more: a second reopen, flapping, arms no escalation.
@@ -218,6 +220,8 @@ async def test_snooze_and_resolve_cancel_a_pending_escalation_and_a_reopen_arms_
     assert "flapping" in json.dumps(flapping["blocks"]) and "<!here>" not in flapping["text"]
     # The router asks for the reply and (were it not flapping) the escalation in one transaction:
     # both are out by now, but read by query-api from two topics, so give the other a moment.
+    wait_until(lambda: len(timeline(tenant, resolved["group_id"], "escalation_armed")) >= 2, 30,
+               what="the first escalation and reopen 1's in the timeline")
     await asyncio.sleep(1.0)
     assert len(timeline(tenant, resolved["group_id"], "escalation_armed")) == 2  # the first, and reopen 1
     assert timer_state(tenant, resolved["group_id"]) == "fired"
