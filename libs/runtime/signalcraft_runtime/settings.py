@@ -76,13 +76,13 @@ class ServiceSettings(KafkaSettings):
     # wait (all of it under 250 ms), and after a read that found data it still sleeps that long. So a
     # record waits up to about its consumer's fetch wait per hop (measured: 20-60 ms at 100 ms, 1.2-2.1 s
     # at 5 s), and each fetching consumer costs Tansu CPU in proportion to its reads per second (about
-    # 20/s at 100 ms, 8/s at 500 ms). Apache Kafka answers as soon as data arrives. bench/README.md,
+    # 20/s at 100 ms, 5/s at 1 s). Apache Kafka answers as soon as data arrives. bench/README.md,
     # "Idle and low-load levers (issue 13)", has the figures.
     consumer_fetch_max_wait_ms: int = Field(
         default=100, ge=1, description="Alert-path consumers: the broker answers a fetch once it has "
         "consumer_fetch_min_bytes or after this long (Tansu: only then)")
     consumer_background_fetch_max_wait_ms: int = Field(
-        default=500, ge=1, description="Consumers off the alert path (query-api's read models, the escalator): "
+        default=1000, ge=1, description="Consumers off the alert path (query-api's read models, the escalator): "
         "the same, longer, so an idle one fetches less often")
     consumer_fetch_min_bytes: int = Field(default=1, description="The broker answers a fetch once it has this much...")
     # FastStream waits this long for a batch, and as long again after an empty poll.
