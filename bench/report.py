@@ -2,7 +2,8 @@
 chosen, with the min–max spread, and every throughput as a ratio to its own run's ceiling.
 
     python -m bench.report             # the runs of the current commit (else the last 5), print and
-                                       # rewrite the table in bench/README.md
+                                       # rewrite the table in bench/README.md and in the README's
+                                       # performance section (between the same markers)
     python -m bench.report --last 3    # the last 3 runs, whatever their commit
     python -m bench.report --print-only
 """
@@ -22,6 +23,7 @@ from .figures import TEST_DOUBLES, number, spread_text
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 README = BENCH_DIR / "README.md"
+ROOT_README = BENCH_DIR.parent / "README.md"  # its performance section holds the same table
 TABLE_START = "<!-- bench.report table: start -->"
 TABLE_END = "<!-- bench.report table: end -->"
 MIN_SCHEMA = 2
@@ -167,14 +169,19 @@ def main() -> None:
     parser.add_argument("--last", type=int, help="the last N runs (of the commit, when it has runs)")
     parser.add_argument("--any-commit", action="store_true", help="choose from every commit's runs")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
-    parser.add_argument("--print-only", action="store_true", help="do not rewrite bench/README.md")
+    parser.add_argument("--print-only", action="store_true", help="do not rewrite bench/README.md and README.md")
     args = parser.parse_args()
     runs = choose(load_runs(args.results), None if args.any_commit else current_commit(), args.last)
     text = table(runs)
     print(text, end="")
     if not args.print_only:
         README.write_text(replace_table(README.read_text() if README.exists() else "", text))
-        print(f"\n(table written to {README})")
+        written = [README]
+        root = ROOT_README.read_text() if ROOT_README.exists() else ""
+        if TABLE_START in root:  # the root README only where it has the markers: never appended to
+            ROOT_README.write_text(replace_table(root, text))
+            written.append(ROOT_README)
+        print(f"\n(table written to {', '.join(map(str, written))})")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from pathlib import Path
 
 from bench import report
@@ -67,3 +68,25 @@ def test_only_result_files_of_the_current_format_are_loaded_oldest_first(tmp_pat
     (tmp_path / "ingest-old.json").write_text(json.dumps({"sustained": {}}))
     (tmp_path / "broken.json").write_text("{")
     assert [r["file"] for r in report.load_runs(tmp_path)] == ["b.json", "a.json"]
+
+
+def test_the_table_goes_into_both_readmes_but_the_root_one_only_between_its_markers(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "a.json").write_text(json.dumps(run("c1", "2026-12-01T10:00:00", 6900, 700, 0.5)))
+    bench_readme, root_readme = tmp_path / "bench-README.md", tmp_path / "README.md"
+    bench_readme.write_text("# Bench\n")
+    root_readme.write_text(f"# Root\n## Performance\n{report.TABLE_START}\nold\n{report.TABLE_END}\nafter\n")
+    monkeypatch.setattr(report, "README", bench_readme)
+    monkeypatch.setattr(report, "ROOT_README", root_readme)
+    monkeypatch.setattr("sys.argv", ["bench.report", "--results", str(results), "--any-commit"])
+    report.main()
+    root = root_readme.read_text()
+    assert "old" not in root and "| Sustained ingest, durable and grouped (alerts/s) | 700 |" in root
+    assert root.endswith(f"{report.TABLE_END}\nafter\n")
+    assert "| Sustained ingest, durable and grouped (alerts/s) | 700 |" in bench_readme.read_text()
+
+    root_readme.write_text("# Root without markers\n")  # never appended to
+    report.main()
+    assert root_readme.read_text() == "# Root without markers\n"
