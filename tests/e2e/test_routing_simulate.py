@@ -12,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from signalcraft_devstack.admin import wait_until
+from signalcraft_query_api.repository.rollup import ROLLUPS
 
 from .conftest import Tenant, wait_settled
 from .sentry_payloads import event_alert, send
@@ -29,16 +30,32 @@ async def config_topic_end(bootstrap: str) -> dict[int, int]:
         await consumer.stop()
 
 
-def row_counts(tenant: Tenant) -> dict[str, int]:
+# The dashboard's rollups: query-api's fold moves rows from the changes tables into the sums in the
+# background (every few seconds), changing their row counts but no total; so they are compared by totals.
+ROLLUP_TABLES = {r.changes for r in ROLLUPS} | {sums.table for r in ROLLUPS for sums in r.sums}
+
+
+def row_counts(tenant: Tenant) -> dict[str, Any]:
     """The tenant's rows in every table of query-api's schema that holds a workspace's rows (read
-    models, configuration, outbox). Other tenants' groups keep moving on the shared stack (escalations,
-    snooze expiries), so counting every row would see their writes, not the request's."""
+    models, configuration, outbox), and what its dashboard rollups hold. Other tenants' groups keep
+    moving on the shared stack (escalations, snooze expiries), so counting every row would see their
+    writes, not the request's."""
     tables = [name for (name,) in tenant.sql(
         "SELECT c.table_name FROM information_schema.columns c JOIN information_schema.tables t "
         "USING (table_schema, table_name) WHERE c.table_schema = 'query' AND t.table_type = 'BASE TABLE' "
         "AND c.column_name = 'workspace_id'")]
-    return {name: tenant.sql(f'SELECT count(*) FROM query."{name}" WHERE workspace_id = %s',
-                             tenant.workspace_id)[0][0] for name in sorted(tables)}
+    counts: dict[str, Any] = {name: tenant.sql(f'SELECT count(*) FROM query."{name}" WHERE workspace_id = %s',
+                                               tenant.workspace_id)[0][0]
+                              for name in sorted(tables) if name not in ROLLUP_TABLES}
+    for rollup in ROLLUPS:  # each sums table with the changes not folded into it yet
+        for sums in rollup.sums:
+            columns = ", ".join(sums.counters)
+            both = (f"SELECT {columns} FROM query.{sums.table} WHERE workspace_id = %s UNION ALL "
+                    f"SELECT {columns} FROM query.{rollup.changes} WHERE workspace_id = %s AND {sums.where}")
+            totals = ", ".join(f"coalesce(sum({c}), 0)" for c in sums.counters)
+            counts[f"{sums.table} totals"] = tenant.sql(f"SELECT {totals} FROM ({both}) AS t",
+                                                        tenant.workspace_id, tenant.workspace_id)[0]
+    return counts
 
 
 def simulate(tenant: Tenant, body: dict[str, Any]) -> httpx.Response:
