@@ -99,16 +99,5 @@ silence_alerts = Table(
     Column("resolved_reason", Text),
 )
 
-# --- the dashboard's alert rollup, written with the alerts (issue 11.8, migration 0007_alert_rollup) ---
-# Alerts received per UTC hour, source and project; test notifications (is_test, NULL as false) apart.
-alert_hours = Table(
-    "alert_hours", md, Column("workspace_id", Text), Column("hour", TS), Column("source", Text),
-    Column("project", Text), Column("is_test", Boolean, nullable=False), Column("alerts", BigInteger, nullable=False),
-    Column("keys", BigInteger, nullable=False),  # group keys whose last alert is in the hour (0008_group_rollup)
-)
-# Per group key (and source, project): its last alert's time. The group keys of a window's alerts are
-# those whose last alert is in it.
-alert_keys = Table(
-    "alert_keys", md, Column("workspace_id", Text), Column("source", Text), Column("project", Text),
-    Column("group_key", Text), Column("is_test", Boolean, nullable=False), Column("last_received_at", TS),
-)
+# The dashboard's rollups (alert_hours, alert_keys, group_hours, ... migrations 0007 and 0008) are read
+# and written only by the SQL in repository/rollup.py and repository/projection.py: no tables here.
