@@ -24,6 +24,7 @@ from signalcraft_schemas.events import (
     ScheduleDeleted, ScheduleSaved, SlackConnected, SlackDisconnected, WorkspaceConfigured,
 )
 
+from . import topic_end
 from .logs import get_logger
 from .tasks import cancel_and_wait
 
@@ -108,9 +109,13 @@ class ConfigView:
     async def wait_ready(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self.ready.wait(), timeout)
 
-    async def sync(self, timeout: float = 5.0) -> bool:
+    async def sync(self, timeout: float = 5.0, exact: bool = True) -> bool:
         """Return once the view has applied every record the config topic held when this was called.
 
+        `exact`: up to the topic's last record, read past the broker's watermark (`topic_end`: Tansu's
+        trails the records), at a fetch's cost (100-200 ms on Tansu with S3), for a caller about to
+        act on a miss (a 404 to a webhook). Not exact: up to the watermark, one ListOffsets, for a
+        caller that syncs before every batch; on Tansu with S3 it may stop a few records short.
         False when that took longer than `timeout` or the broker failed the request (broker trouble):
         the caller goes on with what it has, as it would without the barrier. It never raises: an
         error here would fail a webhook or a whole consumer batch for a view that is merely behind.
@@ -119,9 +124,12 @@ class ConfigView:
             async with asyncio.timeout(timeout):
                 async with self.changed:
                     await self.changed.wait_for(lambda: self._probe is not None)
-                    probe, partitions = self._probe, self._partitions
+                    probe, partitions, read = self._probe, self._partitions, dict(self._positions)
                 assert probe is not None
-                end = await probe.end_offsets(partitions)
+                if exact:
+                    end = await topic_end.end_offsets(self._kafka, partitions, at_least=read)
+                else:
+                    end = await probe.end_offsets(partitions)
                 async with self.changed:
                     await self.changed.wait_for(lambda: all(self._positions.get(tp, 0) >= end[tp] for tp in end))
             return True
@@ -148,7 +156,7 @@ class ConfigView:
                 tps = [TopicPartition(str(Topic.CONFIG), p) for p in partitions]
                 consumer.assign(tps)
                 await consumer.seek_to_beginning(*tps)
-                end = await consumer.end_offsets(tps)
+                end = await topic_end.end_offsets(self._kafka, tps)
                 async with self.changed:
                     self._probe, self._partitions, self._positions = probe, tps, {}
                     self.changed.notify_all()

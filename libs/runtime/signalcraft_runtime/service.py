@@ -164,7 +164,7 @@ class Service:
 
     async def sync_config(self, envelopes: list[Envelope[Any]]) -> None:
         assert self.config is not None
-        await self.config.sync()
+        await self.config.sync(exact=False)  # before every batch: one question to the broker, no fetch
 
     async def know_workspaces(self, envelopes: list[Envelope[Any]]) -> None:
         """An event from a workspace the config view has not seen yet was caused by a config write the
