@@ -22,9 +22,11 @@ class RecordingView:
         for w in workspaces:
             self.state.workspaces[w] = WorkspaceConfigured(workspace_id=w, name=w)
         self.syncs = 0
+        self.exact: list[bool] = []
 
-    async def sync(self, timeout: float = 5.0) -> bool:
+    async def sync(self, timeout: float = 5.0, exact: bool = True) -> bool:
         self.syncs += 1
+        self.exact.append(exact)
         return True
 
 
@@ -42,6 +44,7 @@ async def test_the_router_catches_up_with_the_config_topic_before_every_batch() 
     await consumer.prepare([event("ws-known")])
     await consumer.prepare([event("ws-known")])
     assert view.syncs == 2  # even for a workspace it knows: a rule may have changed
+    assert view.exact == [False, False]  # one ListOffsets each, not a fetch past the watermark
 
 
 async def test_other_consumers_catch_up_only_for_a_workspace_they_have_not_seen() -> None:
@@ -52,3 +55,4 @@ async def test_other_consumers_catch_up_only_for_a_workspace_they_have_not_seen(
     assert view.syncs == 0
     await service.know_workspaces([event("ws-known"), event("ws-new")])
     assert view.syncs == 1
+    assert view.exact == [True]  # a miss is decided up to the topic's last record
