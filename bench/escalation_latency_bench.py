@@ -7,14 +7,14 @@ the default route goes to `#bench-unrouted` with no policy, so a group the rules
 escalates, and the run stops saying so. It then opens N groups (default 120) spread round-robin over the
 channels, and for every group compares the escalator's deadline (escalator.timers.due_at) with the time
 the fake Slack received the escalation reply in the group's thread (its `received_at`, wall clock of this
-machine), split at the start of the escalator tick that fired it (the request's occurred_at, as the query
+machine), split at the start of the escalator transaction that fired it (the request's occurred_at, as the query
 API projects it: query.notifications.requested_at) and where the notifier took the request
 (notifier.deliveries.started_at).
 
 The notifier paces thread replies at about one a second per channel (Slack's limit), so with
 `--channels 1` the figure is that pacing (N replies ≈ N s), printed as the pacing floor; with one channel
-per group (the default) it is the escalation path: timer tick, outbox, Kafka, notifier, Slack call.
-Prints p50/p99/max beside the same run's ceilings (timer tick, bare asyncio.sleep jitter, pacing floor)
+per group (the default) it is the escalation path: timer loop, outbox, Kafka, notifier, Slack call.
+Prints p50/p99/max beside the same run's ceilings (bare asyncio.sleep jitter, pacing floor)
 and the load average. Prints, does not assert.
 
     .venv/bin/python -m bench.escalation_latency_bench [--groups 120] [--channels 120] [--after 5s]
@@ -47,7 +47,7 @@ ONCALL = "<@UBENCHONCALL>"  # a person, not a channel: the level is one thread r
 UNROUTED = "#bench-unrouted"  # the default route, no policy: a group no rule takes never escalates
 TAG = "bench_channel"
 # The defaults the stack runs with (it sets neither).
-TIMER_TICK_S = EscalatorSettings.model_fields["timer_tick_seconds"].default
+TIMER_LONGEST_WAIT_S = EscalatorSettings.model_fields["timer_longest_wait_seconds"].default
 POSTS_PER_S = NotifierSettings.model_fields["slack_posts_per_second"].default
 POST_BURST = NotifierSettings.model_fields["slack_post_burst"].default
 
@@ -145,12 +145,12 @@ async def run(args: argparse.Namespace) -> None:
         print(f"escalation deadline -> fake Slack receive: {len(latency)} timers over {channels} channel(s) "
               f"(busiest channel {busiest} replies), after {args.after}")
         print(f"  {'deadline -> Slack call':29}{summary(latency)}")
-        print(f"  {'deadline -> tick that fires':29}{summary(to_fire)}   (waiting for the escalator's tick)")
-        print(f"  {'tick -> notifier takes':29}{summary(to_notifier)}   (the tick's transaction, outbox relay, "
+        print(f"  {'deadline -> timer loop fires':29}{summary(to_fire)}   (waiting for the escalator's timer loop)")
+        print(f"  {'fired -> notifier takes':29}{summary(to_notifier)}   (the firing transaction, outbox relay, "
               "Kafka, consumer)")
         print(f"  {'notifier takes -> Slack':29}{summary(in_notifier)}   (reply lane, pacing, Slack call)")
-        print(f"ceilings: timer tick {TIMER_TICK_S:.1f} s (the loop sleeps it after each drain: a timer waits up to "
-              "it plus the drain); "
+        print(f"ceilings: the timer loop sleeps until the earliest timer is due, {TIMER_LONGEST_WAIT_S:.1f} s at "
+              "most; "
               f"bare asyncio.sleep jitter p50 {percentile(jitter, 0.5) * 1000:.2f} ms "
               f"p99 {percentile(jitter, 0.99) * 1000:.2f} ms; pacing floor {busiest} replies in one channel at "
               f"{POSTS_PER_S:g}/s (burst {POST_BURST:g}) = {busiest / POSTS_PER_S:.0f} s for the last of them")

@@ -31,7 +31,7 @@ from .sentry_payloads import event_alert, send
 
 pytestmark = pytest.mark.e2e
 
-# A notice may come this much after its deadline: the escalator's 1 s tick, the relay, the notifier's
+# A notice may come this much after its deadline: the escalator's timer loop, the relay, the notifier's
 # reply pacing and a busy 2-core machine. Never before it.
 LATE = 6.0
 

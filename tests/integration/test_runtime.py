@@ -65,6 +65,26 @@ async def test_unit_of_work_rolls_back_unless_committed(database_url: str, schem
     await engine.dispose()
 
 
+async def test_after_commit_listeners_run_once_committed_and_never_on_a_rollback(database_url: str, schema: str) -> None:
+    engine, uow = await make_schema(database_url, schema)
+    seen: list[int] = []
+    with pytest.raises(RuntimeError):
+        async with uow() as work:
+            work.after_commit(lambda: seen.append(1))
+            raise RuntimeError("handler failed")
+    async with uow() as work:
+        await work.claim([event("a").id])
+        work.after_commit(lambda: seen.append(2))
+        assert seen == []  # not before the commit
+        await work.commit()
+    assert seen == [2]  # one listener, once: nothing emitted, still a commit
+    async with uow() as work:
+        work.emit(event("b"))
+        await work.commit()
+    assert seen == [2], "a listener belongs to its unit of work"
+    await engine.dispose()
+
+
 async def test_inbox_claims_each_event_once(database_url: str, schema: str) -> None:
     engine, uow = await make_schema(database_url, schema)
     first, second = event("a"), event("b")

@@ -143,16 +143,20 @@ class Service:
         self.consumers.append(consumer)
         return consumer
 
-    def add_drain_loop(self, name: str, step: Callable[[], Awaitable[int]], every_s: float) -> None:
+    def add_drain_loop(self, name: str, step: Callable[[], Awaitable[int]], every_s: float,
+                       pause: Callable[[], Awaitable[None]] | None = None) -> None:
         """A background task that runs `step` until it reports nothing done (0), then again after
-        `every_s`. A database outage is logged and waited out; any other error stops the task, and
-        /readyz names it."""
+        `every_s`, or once `pause` returns (e.g. at the next due time). A database outage is logged
+        and waited out (`every_s`); any other error stops the task, and /readyz names it."""
 
         async def loop(_: Service) -> None:
             while True:
                 try:
                     while await step() > 0:
                         pass
+                    if pause is not None:
+                        await pause()
+                        continue
                 except Exception as exc:
                     if not is_transient(exc):
                         raise

@@ -29,6 +29,7 @@ class UnitOfWork:
         self._on_commit = on_commit
         self._pending: list[dict[str, Any]] = []
         self._conn: AsyncConnection | None = None
+        self._after_commit: list[Callable[[], None]] = []
 
     @property
     def connection(self) -> AsyncConnection:
@@ -82,6 +83,11 @@ class UnitOfWork:
         for envelope in envelopes:
             self.emit(envelope, traceparent)
 
+    def after_commit(self, listener: Callable[[], None]) -> None:
+        """Call `listener` once this unit of work has committed (never on a rollback): e.g. to wake
+        a loop that reads what the transaction wrote."""
+        self._after_commit.append(listener)
+
     async def driver_connection(self) -> Any:
         """The psycopg connection under this transaction, for statements on the hot path."""
         raw = await self.connection.get_raw_connection()
@@ -108,6 +114,9 @@ class UnitOfWork:
         had_events = bool(committed)
         if had_events and self._on_commit:
             self._on_commit()
+        listeners, self._after_commit = self._after_commit, []
+        for listener in listeners:
+            listener()
 
 
 class UnitOfWorkFactory:

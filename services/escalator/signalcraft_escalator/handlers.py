@@ -59,6 +59,11 @@ async def on_group_changed(uow: UnitOfWork, repo: TimerRepository, statuses: Sta
         await repo.set_status(group_id, status)
 
 
+async def next_due(uow_factory: UnitOfWorkFactory) -> datetime | None:
+    async with uow_factory() as uow:
+        return await TimerRepository(uow.connection).next_due()
+
+
 async def handle_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]], config: ConfigState | None) -> None:
     repo = TimerRepository(uow.connection)
     statuses = await repo.statuses({e.data.group.group_id for e in envelopes

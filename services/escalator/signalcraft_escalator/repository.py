@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, Table, Text, Uuid, and_, select, update
+from sqlalchemy import Column, DateTime, Table, Text, Uuid, and_, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -83,6 +83,10 @@ class TimerRepository:
         )).all()
         return [(Timer(TimerKind(r.kind), r.group_id, r.group_key, r.workspace_id, r.due_at, dict(r.payload), r.route),
                  r.correlation_id, r.causation_id) for r in rows]
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending timer is due (index timers_due)."""
+        return (await self._conn.execute(select(func.min(timers.c.due_at)).where(timers.c.state == "pending"))).scalar()
 
     async def mark_fired(self, timer: Timer) -> None:
         await self._conn.execute(update(timers).where(self._key(timer)).values(state="fired"))

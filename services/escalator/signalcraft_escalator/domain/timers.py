@@ -244,3 +244,12 @@ def status_after(event: EventData) -> GroupStatus | None:
     if isinstance(event, GROUP_EVENTS):
         return GroupStatus(event.group.status)
     return None
+
+
+def wait_before_next_look(next_due: datetime | None, now: datetime, longest_s: float, shortest_s: float) -> float:
+    """How long the timer loop sleeps after a drain: until the earliest pending timer is due, at most
+    `longest_s` (a timer another replica armed wakes only that replica), at least `shortest_s` (a due
+    timer another replica holds locked must not make this one spin)."""
+    if next_due is None:
+        return longest_s
+    return min(longest_s, max(shortest_s, (next_due - now).total_seconds()))
