@@ -26,22 +26,29 @@ def _now_ms() -> int:
 
 
 async def end_offsets(kafka: dict[str, Any], partitions: Iterable[TopicPartition],
-                      at_least: Mapping[TopicPartition, int] | None = None) -> dict[TopicPartition, int]:
+                      at_least: Mapping[TopicPartition, int] | None = None,
+                      timeout_s: float = 30.0) -> dict[TopicPartition, int]:
     """The offset after each partition's last record, read with a consumer of its own (a consumer
     that lived through a broker restart may wait on its dead fetch): from the watermark or from
     `at_least` (what the caller has read already), whichever is further. `kafka`: the connection
-    options from `kafka_client_options`."""
-    wanted = list(partitions)
+    options from `kafka_client_options`. TimeoutError after `timeout_s` (a broker that answers no
+    fetch), so a caller at start tries again rather than waiting forever."""
+    async with asyncio.timeout(timeout_s):
+        return await _read_to_the_end(kafka, list(partitions), at_least or {})
+
+
+async def _read_to_the_end(kafka: dict[str, Any], wanted: list[TopicPartition],
+                           at_least: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
     reader = AIOKafkaConsumer(**kafka, enable_auto_commit=False, group_id=None, fetch_max_wait_ms=FETCH_WAIT_MS)
-    await reader.start()
     try:
+        await reader.start()
         ends = await reader.end_offsets(wanted)
         if not wanted:
             return ends
         reader.assign(wanted)
         answered_after: dict[TopicPartition, int] = {}
         for tp in wanted:
-            ends[tp] = max(ends[tp], (at_least or {}).get(tp, 0))
+            ends[tp] = max(ends[tp], at_least.get(tp, 0))
             reader.seek(tp, ends[tp])
             answered_after[tp] = _now_ms()
         pending = set(wanted)
