@@ -24,6 +24,7 @@ import signalcraft_query_api
 from signalcraft_runtime.database import create_engine
 from signalcraft_runtime.migrate import upgrade
 from signalcraft_runtime.unit_of_work import UnitOfWorkFactory
+from signalcraft_query_api.domain.projection import ProjectionBatch
 from signalcraft_query_api.repository.maintenance import PROJECTION_TABLES, delete_older_than
 from signalcraft_query_api.repository.projection import ReadModelWriter
 from signalcraft_query_api.repository.read_queries import ReadQueries
@@ -43,7 +44,7 @@ def new_group(workspace: str, rng: random.Random) -> dict[str, Any]:
     return {"group_id": uuid.uuid4(), "workspace_id": workspace, "group_key": f"k-{rng.random()}",
             "source": rng.choice(SOURCES), "project": "p", "environment": "prod", "severity": "high",
             "status": "open", "title": "t", "description": "d", "tags": {}, "count": 1, "first_seen_at": first, "last_seen_at": first,
-            "is_test": rng.random() < 0.05}
+            "is_test": rng.random() < 0.05, "reopen_count": 0, "flapping": False}
 
 
 def life_of(group: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
@@ -62,7 +63,7 @@ def life_of(group: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
         steps.append({"status": "resolved", "resolved_at": first + timedelta(seconds=rng.randrange(60, 9000)),
                       "resolved_by": by, **({"person_acted_at": first + timedelta(seconds=61)} if by != "grouping" else {})})
         if rng.random() < 0.2:
-            steps.append({"status": "open", "reopen_count": 1})  # reopened: resolved_at stays, status moves
+            steps.append({"status": "open", "reopen_count": 1})  # reopened: the row sent keeps resolved_at; stored, it is cleared
     for step in steps:
         step["count"] = group["count"] = group["count"] + 1  # count-only changes ride along
     return steps
@@ -141,14 +142,13 @@ WINDOWS = (timedelta(hours=24), timedelta(hours=3), timedelta(hours=40), timedel
 
 
 async def write(uow_factory: UnitOfWorkFactory, steps: list[tuple[str, Any]]) -> None:
-    """One projection batch: the writer's calls, in order, in one transaction."""
+    """One projection batch: each step's row into its list of the batch, written as the projection
+    writes a batch, in one transaction."""
+    batch = ProjectionBatch()
+    for rows, row in steps:
+        getattr(batch, rows).append(row)
     async with uow_factory() as uow:
-        writer = ReadModelWriter(uow)
-        for call, arg in steps:
-            if call == "route":
-                await writer.route_group(arg[0], arg[1])
-            else:
-                await getattr(writer, call)(arg)
+        await ReadModelWriter(uow).write(batch)
         await uow.commit()
 
 
@@ -167,20 +167,20 @@ async def test_dashboard_group_and_delivery_figures_from_the_rollup_equal_those_
         streams: list[list[tuple[str, Any]]] = [[] for _ in range(4)]
         for group in made:
             stream = streams[rng.randrange(4)]
-            stream.append(("upsert_group", dict(group)))
+            stream.append(("groups", dict(group)))
             if rng.random() < 0.8:
                 rule = rng.choice(RULES)
-                stream.append(("route", (group["group_id"], {"channel": "#c", "rule_id": rule})))
+                stream.append(("routes", {"group_id": group["group_id"], "channel": "#c", "rule_id": rule}))
             state = dict(group)
             for step in life_of(group, rng):  # each event's row in full, as the projection upserts it
                 state.update(step)
-                stream.append(("upsert_group", dict(state)))
+                stream.append(("groups", dict(state)))
             for _ in range(rng.randrange(3)):
                 request, result = new_notification(workspace, group, rng)
                 if rng.random() < 0.2:  # a replay: the result before its request
-                    stream += [("upsert_notification_result", result), ("insert_notification", request)]
+                    stream += [("results", result), ("requested", request)]
                 else:
-                    stream += [("insert_notification", request), ("upsert_notification_result", result)]
+                    stream += [("requested", request), ("results", result)]
 
         async def run(stream: list[tuple[str, Any]], folds: bool) -> None:
             for i in range(0, len(stream), 7):

@@ -81,6 +81,7 @@ class EmbeddedPostgres:
         settings = {"max_connections": "300", "shared_buffers": "128MB"}
         if not self.durable:
             settings.update(fsync="off", synchronous_commit="off", full_page_writes="off")
+        settings.update(dict(item.split("=", 1) for item in os.environ.get("SIGNALCRAFT_DEVSTACK_PG_SETTINGS", "").split()))
         argv = [_bin("postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1", "-p", str(self.port),
                 "-k", str(self.data_dir)]
         for name, value in settings.items():

@@ -61,7 +61,7 @@ from .domain.integration_ops import (
 from .domain.projection import (
     ProjectionBatch, alert_row, command_outcome_row, dead_letter_row, group_change_row, group_route, group_row,
     note_row, notification_requested_row, notification_result_row, rejected_row, throttled_activity,
-    timeline_entry, webhook_activity,
+    timeline_entry,
 )
 from .domain.read_views import (
     HISTORY as SILENCE_HISTORY, AlertPage, DeliveryHealth, GroupDetail, GroupPage, Overview, SlackHealth, alert_page,
@@ -104,10 +104,10 @@ async def on_alert_normalized(read_models: ReadModelWriter, batch: ProjectionBat
 async def on_group_event(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
     """Opened, updated, acknowledged, snoozed, reopened, resolved...: the group's row as the event
     shows it, and the outcome of the command it answers, if any."""
-    await read_models.upsert_group(group_row(env))
+    batch.groups.append(group_row(env))
     outcome = command_outcome_row(env)
     if outcome is not None:
-        await read_models.record_command_outcome(outcome)
+        batch.outcomes.append(outcome)
     batch.timeline.append(timeline_entry(env))
     batch.changes.append(group_change_row(env))
 
@@ -120,26 +120,26 @@ async def on_note_added(read_models: ReadModelWriter, batch: ProjectionBatch, en
 
 async def on_command_rejected(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
     """A command that changed nothing: its outcome (for `?wait=true`) and a line in the timeline."""
-    await read_models.record_command_outcome(command_outcome_row(env))  # type: ignore[arg-type]
+    batch.outcomes.append(command_outcome_row(env))  # type: ignore[arg-type]
     batch.timeline.append(timeline_entry(env))
 
 
 async def on_notification_requested(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
-    await read_models.insert_notification(notification_requested_row(env))
+    batch.requested.append(notification_requested_row(env))
     route = group_route(env.data)
     if route is not None:
-        await read_models.route_group(env.data.group.group_id, route)
+        batch.routes.append({"group_id": env.data.group.group_id, **route})
     batch.timeline.append(timeline_entry(env))
 
 
 async def on_notification_delivered(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
-    await read_models.upsert_notification_result(notification_result_row(env))
-    await read_models.mark_group_notified(env.data.group_id, env.occurred_at)
+    batch.results.append(notification_result_row(env))
+    batch.notified.append({"group_id": env.data.group_id, "at": env.occurred_at})
     batch.timeline.append(timeline_entry(env))
 
 
 async def on_notification_failed(read_models: ReadModelWriter, batch: ProjectionBatch, env: Envelope[Any]) -> None:
-    await read_models.upsert_notification_result(notification_result_row(env))
+    batch.results.append(notification_result_row(env))
     batch.timeline.append(timeline_entry(env))
 
 
@@ -176,17 +176,15 @@ PROJECTORS: dict[type[EventData], Projector] = {
 
 
 async def project(uow: UnitOfWork, envelopes: list[Envelope[Any]]) -> None:
-    """The consumer's batch handler: every event through its projector, then the batched writes."""
+    """The consumer's batch handler: every event through its projector, then the batch's rows, one
+    statement per kind of row."""
     read_models = ReadModelWriter(uow)
     batch = ProjectionBatch()
     for env in envelopes:
         projector = PROJECTORS.get(type(env.data))
         if projector is not None:
             await projector(read_models, batch, await as_members(uow, env))
-    await read_models.insert_alerts(batch.alerts)
-    await read_models.insert_timeline(batch.timeline)
-    await read_models.add_webhook_activity(webhook_activity(batch.alerts))
-    await read_models.insert_group_changes(batch.changes)
+    await read_models.write(batch)
 
 
 async def as_members(uow: UnitOfWork, env: Envelope[Any]) -> Envelope[Any]:

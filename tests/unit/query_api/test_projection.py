@@ -11,8 +11,8 @@ from signalcraft_schemas.events import (
     GroupUpdated, MessageDeadLettered, NotificationDelivered, NotificationFailed, NotificationKind, WebhooksThrottled,
 )
 from signalcraft_query_api.domain.projection import (
-    alert_row, dead_letter_row, group_route, group_row, notification_requested_row, notification_result_row,
-    throttled_activity, timeline_entry, webhook_activity,
+    alert_row, dead_letter_row, group_route, group_row, merged_group_rows, notification_requested_row,
+    notification_result_row, throttled_activity, timeline_entry, webhook_activity,
 )
 
 from ..builders import GROUP_ID, GROUP_KEY, T0, WORKSPACE, at, make_alert, make_group, make_request
@@ -122,3 +122,25 @@ def test_a_dead_letter_row_says_where_the_message_was_and_why_it_failed():
     assert dead_letter_row(env) == {
         "event_id": env.id, "workspace_id": WORKSPACE, "consumer": "query-api", "topic": "alerts.normalized",
         "partition": 2, "offset": 41, "original_type": None, "error": "ValidationError", "at": T0}
+
+
+def test_rows_about_one_group_in_a_batch_merge_as_upserting_them_in_turn_would():
+    opened = group_row(wrap(GroupOpened(group=make_group(count=1)), at(0)))
+    first_ack = group_row(wrap(GroupAcknowledged(group=make_group(count=2, status=GroupStatus.ACKNOWLEDGED),
+                                                 by="user:u1"), at(10)))
+    second_ack = group_row(wrap(GroupAcknowledged(group=make_group(count=3, status=GroupStatus.ACKNOWLEDGED),
+                                                  by="pagerduty"), at(20)))
+    replayed = {**group_row(wrap(GroupUpdated(group=make_group(count=2), alerts_added=1), at(30)))}
+    resolved = group_row(wrap(GroupResolved(group=make_group(count=3, status=GroupStatus.RESOLVED), reason="manual",
+                                            by="user:u2"), at(40)))
+    other = {**opened, "group_id": UUID(int=7)}
+
+    merged = merged_group_rows([opened, first_ack, other, second_ack, replayed, resolved])
+
+    assert [row["group_id"] for row in merged] == [GROUP_ID, UUID(int=7)]  # in order of first appearance
+    row = merged[0]
+    assert row["status"] == "resolved" and row["resolved_at"] == at(40)  # the newest event's columns
+    assert row["count"] == 3  # the replayed update's lower count does not move it back
+    assert row["acknowledged_at"] == at(10) and row["person_acted_at"] == at(10)  # the first stamps stay
+    assert merged[1] == other
+    assert merged_group_rows([opened]) == [opened] and merged_group_rows([]) == []
