@@ -73,6 +73,7 @@ async def handle_batch(uow: UnitOfWork, envelopes: list[Envelope[Any]], config: 
             await on_armed(repo, statuses, env, config)
         elif isinstance(env.data, GroupEvent):
             await on_group_changed(uow, repo, statuses, env, config)
+    await repo.flush()
 
 
 def on_call_lookup(config: ConfigState | None, workspace_id: str, now: datetime) -> OnCallLookup:
