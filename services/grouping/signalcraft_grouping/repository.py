@@ -8,9 +8,10 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Column, DateTime, Integer, Table, Text, Uuid, and_, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from signalcraft_runtime.bulk import BulkRows
 from signalcraft_runtime.database import ServiceTables
 from signalcraft_schemas import Severity
 from signalcraft_schemas.events import GroupSnapshot
@@ -38,6 +39,16 @@ group_heads = Table(
 )
 
 HeadKey = tuple[str, str]  # (workspace_id, group_key)
+
+# A batch's changed heads in one statement (one per head was a round trip per alert).
+HEAD_ROWS = BulkRows.of(workspace_id="text", group_key="text", group_id="uuid", snapshot="jsonb",
+                        published_count="int4", published_severity="text", published_at="timestamptz",
+                        pending_cause="jsonb", lifecycle="jsonb", bump="jsonb")
+SAVE_HEADS = (
+    f"INSERT INTO grouping.group_heads ({HEAD_ROWS.names}) SELECT * FROM {HEAD_ROWS.source()} "
+    "ORDER BY workspace_id, group_key "  # the same lock order in every transaction
+    "ON CONFLICT (workspace_id, group_key) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name, _ in HEAD_ROWS.columns[2:]) + ", updated_at = now()")
 
 
 def _head(row: Any) -> GroupHead:
@@ -99,16 +110,9 @@ class GroupRepository:
     async def save(self, heads: dict[HeadKey, GroupHead]) -> None:
         if not heads:
             return
-        values = [{"workspace_id": ws, "group_key": key} | _row(head) for (ws, key), head in heads.items()]
-        stmt = insert(group_heads)
-        await self._conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[group_heads.c.workspace_id, group_heads.c.group_key],
-                set_={c: stmt.excluded[c] for c in ("group_id", "snapshot", "published_count", "published_severity",
-                                                    "published_at", "pending_cause", "lifecycle", "bump")} | {"updated_at": func.now()},
-            ),
-            values,
-        )
+        rows = [{"workspace_id": ws, "group_key": key} | _row(head) for (ws, key), head in heads.items()]
+        raw = await self._conn.get_raw_connection()
+        await raw.driver_connection.execute(SAVE_HEADS, HEAD_ROWS.arrays(rows), prepare=True)
 
     async def due_for_flush(self, debounce_before: datetime, limit: int) -> dict[HeadKey, GroupHead]:
         """Heads with an update held back since before `debounce_before`, oldest first; replicas share
