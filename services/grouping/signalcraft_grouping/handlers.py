@@ -123,11 +123,12 @@ async def flush_due_updates(uow_factory: UnitOfWorkFactory, debounce: timedelta,
     async with uow_factory() as uow:
         repo = GroupRepository(uow.connection)
         due = await repo.due_for_flush(now - debounce, limit)
+        flushed_heads = {}
         for (workspace_id, group_key), head in due.items():
             assert head.pending_cause is not None  # what is due is what was held back
-            flushed, update = flush_held_back(head, now)
+            flushed_heads[(workspace_id, group_key)], update = flush_held_back(head, now)
             uow.emit(Envelope.wrap(update, workspace_id=workspace_id, key=group_key, occurred_at=now,
                                    correlation_id=head.pending_cause.correlation_id, causation_id=head.pending_cause.id))
-            await repo.mark_published((workspace_id, group_key), flushed)
+        await repo.mark_published(flushed_heads)
         await uow.commit()
     return len(due)

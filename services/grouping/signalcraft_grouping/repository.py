@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, Integer, Table, Text, Uuid, and_, func, select, tuple_, update
+from sqlalchemy import Column, DateTime, Integer, Table, Text, Uuid, and_, func, select, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -49,6 +49,11 @@ SAVE_HEADS = (
     "ORDER BY workspace_id, group_key "  # the same lock order in every transaction
     "ON CONFLICT (workspace_id, group_key) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name, _ in HEAD_ROWS.columns[2:]) + ", updated_at = now()")
+PUBLISHED_ROWS = BulkRows.of(workspace_id="text", group_key="text", published_count="int4",
+                             published_severity="text", published_at="timestamptz", pending_cause="jsonb")
+MARK_PUBLISHED = (
+    "UPDATE grouping.group_heads h SET " + ", ".join(f"{name} = s.{name}" for name, _ in PUBLISHED_ROWS.columns[2:])
+    + f" FROM {PUBLISHED_ROWS.source()} WHERE h.workspace_id = s.workspace_id AND h.group_key = s.group_key")
 
 
 def _head(row: Any) -> GroupHead:
@@ -123,11 +128,11 @@ class GroupRepository:
         )
         return {(r.workspace_id, r.group_key): _head(r) for r in rows}
 
-    async def mark_published(self, key: HeadKey, head: GroupHead) -> None:
-        """Store a flushed head's publication (what downstream heard, nothing held back), leaving its
-        group as it is."""
-        workspace_id, group_key = key
-        row = _row(head)
-        await self._conn.execute(update(group_heads).where(and_(
-            group_heads.c.workspace_id == workspace_id, group_heads.c.group_key == group_key)).values(
-            {c: row[c] for c in ("published_count", "published_severity", "published_at", "pending_cause")}))
+    async def mark_published(self, heads: dict[HeadKey, GroupHead]) -> None:
+        """Store flushed heads' publications (what downstream heard, nothing held back), leaving their
+        groups as they are: one statement for them all."""
+        if not heads:
+            return
+        rows = [{"workspace_id": ws, "group_key": key} | _row(head) for (ws, key), head in heads.items()]
+        raw = await self._conn.get_raw_connection()
+        await raw.driver_connection.execute(MARK_PUBLISHED, PUBLISHED_ROWS.arrays(rows), prepare=True)
