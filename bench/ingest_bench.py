@@ -159,6 +159,26 @@ def slack_latencies(database_url: str, since: float) -> list[float]:
     return [r[0] for r in rows]
 
 
+# Where webhook -> Slack goes, per new group: each hop ends when the next service stamps the event it
+# emits (grouping and the router stamp theirs when they process, the notifier when it takes the request).
+HOPS = ("webhook -> grouped", "grouped -> routed", "routed -> notifier", "notifier -> Slack answered")
+
+
+def hop_latencies(database_url: str, since: float) -> dict[str, list[float]]:
+    """For the new groups first seen since `since` and notified: each hop's milliseconds."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM o.at - a.received_at), extract(epoch FROM n.requested_at - o.at), "
+            "extract(epoch FROM d.started_at - n.requested_at), extract(epoch FROM n.finished_at - d.started_at) "
+            "FROM query.groups g JOIN query.timeline o ON o.group_id = g.group_id AND o.kind = 'opened' "
+            "JOIN query.notifications n ON n.group_id = g.group_id AND n.kind = 'new_group' AND n.status = 'delivered' "
+            "JOIN notifier.deliveries d ON d.request_id = n.notification_id "
+            "CROSS JOIN LATERAL (SELECT min(received_at) AS received_at FROM query.alerts "
+            "                    WHERE workspace_id = g.workspace_id AND group_key = g.group_key) a "
+            "WHERE g.workspace_id = 'bench' AND g.first_seen_at >= to_timestamp(%s)", (since,)).fetchall()
+    return {hop: [float(row[i]) * 1000 for row in rows] for i, hop in enumerate(HOPS)}
+
+
 # --- CPU and memory of the stack's processes ---
 
 def stack_roots(stack: Stack) -> dict[str, int]:
@@ -536,6 +556,7 @@ def main() -> None:
                 "webhook_2xx_p50_ms": round(paced["p50_ms"], 2), "webhook_2xx_p99_ms": round(paced["p99_ms"], 2),
                 "slack_messages": len(slack), "webhook_to_slack_p50_ms": round(percentile(slack, 50), 1),
                 "webhook_to_slack_p99_ms": round(percentile(slack, 99), 1),
+                "hops_p50_ms": {hop: round(percentile(ms, 50), 1) for hop, ms in hop_latencies(db, phase_start).items() if ms},
                 "generator_core_percent": round((own_after - own_before) / procstat.CLOCK_TICKS_PER_S * 100 / paced["wall_s"], 1),
             }
             wait_settled(db, "bench", stored_alerts(db, integration_id))
@@ -582,6 +603,8 @@ def summary(results: Mapping[str, Any], out: Path) -> str:
                      f"p99 {rate['webhook_2xx_p99_ms']} ms ({rate['ok']}/{rate['sent']} ok); webhook -> Slack p50 "
                      f"{rate['webhook_to_slack_p50_ms']} ms, p99 {rate['webhook_to_slack_p99_ms']} ms over "
                      f"{rate['slack_messages']} messages; generator {rate['generator_core_percent']}% of a core")
+        if rate.get("hops_p50_ms"):
+            lines.append("      hops, p50: " + ", ".join(f"{hop} {ms:g} ms" for hop, ms in rate["hops_p50_ms"].items()))
     lines.append(f"  CPU per alert over the sustained phase (load start -> pipeline idle, {s['cpu_window_seconds']}s), "
                  "and memory (PSS) at load start and end:")
     lines.append(f"      {'process':<26}{'ms/alert':>10}{'net of idle':>13}{'PSS start MB':>14}{'PSS end MB':>12}")

@@ -70,6 +70,8 @@ def figures(runs: Sequence[Run]) -> list[Figure]:
             Figure(f"At {rate} alerts/s: webhook → Slack call p50 (ms)", at("at_fixed_rate", rate, "webhook_to_slack_p50_ms")),
             Figure(f"At {rate} alerts/s: webhook → Slack call p99 (ms)", at("at_fixed_rate", rate, "webhook_to_slack_p99_ms")),
         ]
+        rows += [Figure(f"At {rate} alerts/s, hop p50: {hop.replace('->', '→')} (ms)", at("at_fixed_rate", rate, "hops_p50_ms", hop))
+                 for hop in _keys(runs, "at_fixed_rate", rate, "hops_p50_ms")]
     rows.append(Figure("CPU per alert, whole stack (ms)", at("sustained", "cpu_ms_per_alert_stack"), 2))
     rows.append(Figure("… net of the idle stack's CPU (ms)", at("sustained", "cpu_ms_per_alert_stack_net_of_idle"), 2))
     for name in _keys(runs, "sustained", "cpu_ms_per_alert"):
