@@ -50,7 +50,9 @@ class Batch:
                 self.rejected.append((event, cause))
                 continue
             self.heads[key], caught_up = evolve_head(self.heads.get(key), event)
-            self.decided = superseded(self.decided, caught_up) + [(u, cause) for u in caught_up] + [(event, cause)]
+            if caught_up:  # rare: rebuilding the list for every event made a batch quadratic in its size
+                self.decided = superseded(self.decided, caught_up) + [(u, cause) for u in caught_up]
+            self.decided.append((event, cause))
 
     def count_for_bump(self, key: HeadKey, cause: Envelope[AlertNormalized], policy: BumpPolicy | None) -> None:
         """A firing alert joined the key's group: the severity bump counts it, and may raise the group."""
