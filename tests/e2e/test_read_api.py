@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from signalcraft_devstack.admin import sentry_headers, wait_until
-from signalcraft_query_api.repository.projection import ALERT_COLUMNS, INSERT_ALERTS
+from signalcraft_query_api.repository.projection import ALERT_ROWS, INSERT_ALERTS
 
 from .conftest import SEEDED_BY_SQL, Tenant, make_tenant
 from .sentry_payloads import event_alert, send
@@ -42,10 +42,10 @@ def seed_alert(tenant: Tenant, received_at: datetime, *, group_key: str = "k1", 
            "integration_id": integration_id or tenant.integration_id, "delivery_id": delivery_id or str(event_id),
            "group_key": group_key, "source": source, "source_event_id": "e", "project": project,
            "environment": environment, "severity": severity, "status": status, "fingerprint": "fp", "title": title,
-           "link": None, "tags": json.dumps(tags or {}), "occurred_at": received_at, "received_at": received_at,
+           "link": None, "tags": tags or {}, "occurred_at": received_at, "received_at": received_at,
            "is_test": False}
     # The projection's own statement: the alert row and the dashboard's rollup of it (alert_hours, alert_keys).
-    execute(tenant, INSERT_ALERTS, *([row[c]] for c in ALERT_COLUMNS))
+    execute(tenant, INSERT_ALERTS, *ALERT_ROWS.arrays([row]))
     return event_id
 
 

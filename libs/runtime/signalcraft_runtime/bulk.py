@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,17 @@ class BulkRows:
         return [[_json(row.get(name)) for row in rows] if kind == "jsonb" else [row.get(name) for row in rows]
                 for name, kind in self.columns]
 
+    async def execute(self, conn: AsyncConnection, statement: str, rows: Sequence[Mapping[str, Any]]) -> Any:
+        """`statement` (built on these columns) for `rows`, on the psycopg connection under `conn`'s
+        transaction, prepared; its cursor, or None when there are no rows (nothing is sent)."""
+        if not rows:
+            return None
+        raw = await conn.get_raw_connection()
+        return await raw.driver_connection.execute(statement, self.arrays(rows), prepare=True)
+
 
 def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value, default=_default).decode()
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "model_dump"):  # a pydantic model inside a JSON column (a timeline detail)
-        return value.model_dump(mode="json")
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return None if value is None else orjson.dumps(value).decode()
 
 
 def last_by(rows: Sequence[Mapping[str, Any]], key: str) -> list[Mapping[str, Any]]:

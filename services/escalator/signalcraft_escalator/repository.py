@@ -111,23 +111,18 @@ class TimerRepository:
 
     async def flush(self) -> None:
         """Write what is held back: one statement per kind of write."""
-        driver = await self._conn.get_raw_connection()
-        if self._arms:
-            arms, self._arms = list(self._arms.values()), {}
-            await driver.driver_connection.execute(ARM, ARM_ROWS.arrays(arms), prepare=True)
-        if self._patches:
-            patches = [{"kind": kind, "group_id": group_id, "patch": patch}
-                       for (kind, group_id), patch in self._patches.items()]
-            self._patches = {}
-            await driver.driver_connection.execute(PATCH, PATCH_ROWS.arrays(patches), prepare=True)
+        arms, self._arms = list(self._arms.values()), {}
+        await ARM_ROWS.execute(self._conn, ARM, arms)
+        patches = [{"kind": kind, "group_id": group_id, "patch": patch}
+                   for (kind, group_id), patch in self._patches.items()]
+        self._patches = {}
+        await PATCH_ROWS.execute(self._conn, PATCH, patches)
         await self._flush_statuses()
 
     async def _flush_statuses(self) -> None:
-        if self._statuses:
-            rows = [{"group_id": group_id, "status": status} for group_id, status in self._statuses.items()]
-            self._statuses = {}
-            driver = await self._conn.get_raw_connection()
-            await driver.driver_connection.execute(SET_STATUSES, STATUS_ROWS.arrays(rows), prepare=True)
+        rows = [{"group_id": group_id, "status": status} for group_id, status in self._statuses.items()]
+        self._statuses = {}
+        await STATUS_ROWS.execute(self._conn, SET_STATUSES, rows)
 
     async def due(self, now: datetime, limit: int) -> list[DueTimer]:
         """Pending timers due at `now`, earliest first; replicas share them (SKIP LOCKED)."""

@@ -98,6 +98,10 @@ def _row(head: GroupHead) -> dict[str, Any]:
             "bump": _bump_json(head.bump)}
 
 
+def _rows(heads: dict[HeadKey, GroupHead]) -> list[dict[str, Any]]:
+    return [{"workspace_id": ws, "group_key": key} | _row(head) for (ws, key), head in heads.items()]
+
+
 class GroupRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
@@ -113,11 +117,7 @@ class GroupRepository:
         return {(r.workspace_id, r.group_key): _head(r) for r in rows}
 
     async def save(self, heads: dict[HeadKey, GroupHead]) -> None:
-        if not heads:
-            return
-        rows = [{"workspace_id": ws, "group_key": key} | _row(head) for (ws, key), head in heads.items()]
-        raw = await self._conn.get_raw_connection()
-        await raw.driver_connection.execute(SAVE_HEADS, HEAD_ROWS.arrays(rows), prepare=True)
+        await HEAD_ROWS.execute(self._conn, SAVE_HEADS, _rows(heads))
 
     async def due_for_flush(self, debounce_before: datetime, limit: int) -> dict[HeadKey, GroupHead]:
         """Heads with an update held back since before `debounce_before`, oldest first; replicas share
@@ -131,8 +131,4 @@ class GroupRepository:
     async def mark_published(self, heads: dict[HeadKey, GroupHead]) -> None:
         """Store flushed heads' publications (what downstream heard, nothing held back), leaving their
         groups as they are: one statement for them all."""
-        if not heads:
-            return
-        rows = [{"workspace_id": ws, "group_key": key} | _row(head) for (ws, key), head in heads.items()]
-        raw = await self._conn.get_raw_connection()
-        await raw.driver_connection.execute(MARK_PUBLISHED, PUBLISHED_ROWS.arrays(rows), prepare=True)
+        await PUBLISHED_ROWS.execute(self._conn, MARK_PUBLISHED, _rows(heads))

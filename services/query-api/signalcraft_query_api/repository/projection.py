@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -19,10 +18,10 @@ from .tables import deadletters, integration_activity, integration_rejections, n
 
 Row = dict[str, Any]
 
-ALERT_COLUMNS = ("event_id", "workspace_id", "integration_id", "delivery_id", "group_key", "source", "source_event_id",
-                 "project", "environment", "severity", "status", "fingerprint", "title", "link", "tags",
-                 "occurred_at", "received_at", "is_test")
-_ALERT_TYPES = ("uuid", *["text"] * 14, "timestamptz", "timestamptz", "bool")  # tags travel as text, cast to jsonb
+ALERT_ROWS = BulkRows.of(
+    event_id="uuid", workspace_id="text", integration_id="text", delivery_id="text", group_key="text", source="text",
+    source_event_id="text", project="text", environment="text", severity="text", status="text", fingerprint="text",
+    title="text", link="text", tags="jsonb", occurred_at="timestamptz", received_at="timestamptz", is_test="bool")
 # Every alert lands here: one constant statement per batch, binary parameters (as ingest does). The
 # dashboard's rollup counts the rows this statement inserted, and only those: an alert already there
 # (redelivered past the inbox, or twice in one batch) adds nothing. Its hours are appended as changes
@@ -30,9 +29,7 @@ _ALERT_TYPES = ("uuid", *["text"] * 14, "timestamptz", "timestamptz", "bool")  #
 # alert_keys rows are locked in key order, so they cannot deadlock on them.
 INSERT_ALERTS = (
     "WITH inserted AS ("
-    f"INSERT INTO query.alerts ({', '.join(ALERT_COLUMNS)}) "
-    f"SELECT {', '.join(f'c{i}::jsonb' if c == 'tags' else f'c{i}' for i, c in enumerate(ALERT_COLUMNS))} "
-    f"FROM unnest({', '.join(f'%b::{t}[]' for t in _ALERT_TYPES)}) AS t({', '.join(f'c{i}' for i in range(len(ALERT_COLUMNS)))}) "
+    f"INSERT INTO query.alerts ({ALERT_ROWS.names}) {ALERT_ROWS.select()} "
     "ON CONFLICT DO NOTHING "
     "RETURNING workspace_id, source, project, group_key, coalesce(is_test, false) AS is_test, received_at), "
     "hours AS (INSERT INTO query.alert_hour_changes (workspace_id, hour, source, project, is_test, alerts, keys) "
@@ -125,12 +122,7 @@ class ReadModelWriter:
         self._conn = uow.connection
 
     async def insert_alerts(self, rows: list[Row]) -> None:
-        if not rows:
-            return
-        columns = [[orjson.dumps(row[c]).decode() for row in rows] if c == "tags" else [row[c] for row in rows]
-                   for c in ALERT_COLUMNS]
-        driver = await self._uow.driver_connection()
-        await driver.execute(INSERT_ALERTS, columns, prepare=True)
+        await ALERT_ROWS.execute(self._conn, INSERT_ALERTS, rows)
 
     async def add_webhook_activity(self, rows: list[Row]) -> None:
         for row in rows:
@@ -151,7 +143,7 @@ class ReadModelWriter:
         ))
 
     async def insert_timeline(self, rows: list[Row]) -> None:
-        await self._bulk(INSERT_TIMELINE, TIMELINE_ROWS, rows)
+        await TIMELINE_ROWS.execute(self._conn, INSERT_TIMELINE, rows)
 
     async def write(self, batch: ProjectionBatch) -> None:
         """A batch's rows, one statement per kind of row, in an order that leaves each row as the
@@ -170,22 +162,22 @@ class ReadModelWriter:
     async def upsert_groups(self, rows: list[Row]) -> None:
         """`rows` one per group (merged_group_rows). A group row that is new may have had its route or
         delivery projected first (a replay): what waited in pending_group_routes is applied to it."""
-        if not rows:
-            return
-        driver = await self._uow.driver_connection()
-        cursor = await driver.execute(UPSERT_GROUPS, GROUP_ROWS.arrays(rows), prepare=True)
-        inserted = [group_id for group_id, new in await cursor.fetchall() if new]
+        cursor = await GROUP_ROWS.execute(self._conn, UPSERT_GROUPS, rows)
+        inserted = [group_id for group_id, new in await cursor.fetchall() if new] if cursor else []
         if inserted:
+            driver = await self._uow.driver_connection()
             await driver.execute(APPLY_PENDING_ROUTES, [inserted], prepare=True)
 
     async def route_groups(self, rows: list[Row]) -> None:
         """The last route of the batch goes to its group's row; a group not projected yet keeps its
         first route waiting (pending_group_routes) until it arrives."""
         first: dict[Any, Row] = {}
+        last: dict[Any, Row] = {}
         for row in rows:
             first.setdefault(row["group_id"], row)
-        await self._bulk(ROUTE_GROUPS, ROUTE_ROWS, [{**last, "first_route": _route_of(first[group_id])}
-                                                    for group_id, last in {r["group_id"]: r for r in rows}.items()])
+            last[row["group_id"]] = row
+        await ROUTE_ROWS.execute(self._conn, ROUTE_GROUPS, [{**row, "first_route": _route_of(first[group_id])}
+                                                            for group_id, row in last.items()])
 
     async def mark_groups_notified(self, rows: list[Row]) -> None:
         """The first delivery about a group stamps it; later ones do not. A group not projected yet
@@ -197,24 +189,19 @@ class ReadModelWriter:
             seen = stamps.setdefault(row["group_id"], {"group_id": row["group_id"], "first_at": row["at"],
                                                        "earliest_at": row["at"]})
             seen["earliest_at"] = min(seen["earliest_at"], row["at"])
-        await self._bulk(MARK_NOTIFIED, NOTIFIED_ROWS, list(stamps.values()))
+        await NOTIFIED_ROWS.execute(self._conn, MARK_NOTIFIED, list(stamps.values()))
 
     async def insert_notifications(self, rows: list[Row]) -> None:
         """A result projected before its request (a replay) keeps its outcome and gains the request's time."""
-        await self._bulk(INSERT_NOTIFICATIONS, REQUESTED_ROWS, last_by(rows, "notification_id"))
+        await REQUESTED_ROWS.execute(self._conn, INSERT_NOTIFICATIONS, last_by(rows, "notification_id"))
 
     async def upsert_notification_results(self, rows: list[Row]) -> None:
         """A result updates the row of the request it answers; who, what and where stay as requested."""
-        await self._bulk(UPSERT_RESULTS, RESULT_ROWS, last_by(rows, "notification_id"))
+        await RESULT_ROWS.execute(self._conn, UPSERT_RESULTS, last_by(rows, "notification_id"))
 
     async def record_command_outcomes(self, rows: list[Row]) -> None:
         """The first answer to a command is its outcome (a redelivered event changes nothing)."""
-        await self._bulk(INSERT_OUTCOMES, OUTCOME_ROWS, rows)
-
-    async def _bulk(self, statement: str, shape: BulkRows, rows: list[Row]) -> None:
-        if rows:
-            driver = await self._uow.driver_connection()
-            await driver.execute(statement, shape.arrays(rows), prepare=True)
+        await OUTCOME_ROWS.execute(self._conn, INSERT_OUTCOMES, rows)
 
     async def insert_dead_letter(self, row: Row) -> None:
         await self._conn.execute(insert(deadletters).values(**row).on_conflict_do_nothing())
@@ -228,7 +215,7 @@ class ReadModelWriter:
         resumed after number n misses nothing."""
         if rows:
             await self._conn.execute(select(func.pg_advisory_xact_lock(CHANGE_FEED_LOCK)))
-            await self._bulk(INSERT_GROUP_CHANGES, CHANGE_ROWS, rows)
+            await CHANGE_ROWS.execute(self._conn, INSERT_GROUP_CHANGES, rows)
 
     async def add_rejected(self, row: Row) -> None:
         stmt = insert(integration_rejections).values(**row)
