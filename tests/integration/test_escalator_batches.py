@@ -27,6 +27,8 @@ from signalcraft_schemas.events import (
 from signalcraft_escalator.handlers import handle_batch
 from signalcraft_escalator.repository import tables as escalator_tables
 
+from .batches import BATCHINGS, handle_in_batches
+
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 5, 4, 9, tzinfo=UTC)
@@ -117,20 +119,13 @@ async def test_a_batch_leaves_the_timers_as_its_events_one_by_one_would(database
     engine = create_engine(database_url)
     uow_factory = UnitOfWorkFactory(engine, escalator_tables)
     seed = 12
-    chunking = {"one by one": lambda n, rng: 1, "one batch": lambda n, rng: n,
-                "random sizes": lambda n, rng: rng.randrange(1, 20)}
     outcomes: dict[str, dict[str, Any]] = {}
     try:
-        for mode, size in chunking.items():
+        for mode in BATCHINGS:
             workspace = f"ws-{uuid.uuid4().hex[:8]}"
             events, labels = life(workspace, random.Random(seed))
-            rng, i = random.Random(seed + 1), 0
-            while i < len(events):
-                n = size(len(events), rng)
-                async with uow_factory() as uow:
-                    await handle_batch(uow, events[i:i + n], None)
-                    await uow.commit()
-                i += n
+            await handle_in_batches(uow_factory, events, lambda uow, batch: handle_batch(uow, batch, None), mode,
+                                    random.Random(seed + 1), largest=20)
             outcomes[mode] = stored(database_url, labels, workspace)
     finally:
         await engine.dispose()

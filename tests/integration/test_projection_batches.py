@@ -30,6 +30,8 @@ from signalcraft_schemas.events import (
 from signalcraft_query_api.handlers import project
 from signalcraft_query_api.repository.tables import tables as query_tables
 
+from .batches import BATCHINGS, handle_in_batches
+
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 5, 4, 9, tzinfo=UTC)
@@ -159,20 +161,12 @@ async def test_a_batch_leaves_the_read_models_as_its_events_one_by_one_would(dat
     engine = create_engine(database_url)
     uow_factory = UnitOfWorkFactory(engine, query_tables)
     seed = 1307
-    chunking = {"one by one": lambda n, rng: 1, "one batch": lambda n, rng: n,
-                "random sizes": lambda n, rng: rng.randrange(1, 25)}
     outcomes: dict[str, dict[str, Any]] = {}
     try:
-        for mode, size in chunking.items():
+        for mode in BATCHINGS:
             workspace = f"ws-{uuid.uuid4().hex[:8]}"
             events, expected, labels = life(workspace, random.Random(seed))
-            rng, i = random.Random(seed + 1), 0
-            while i < len(events):
-                n = size(len(events), rng)
-                async with uow_factory() as uow:
-                    await project(uow, events[i:i + n])
-                    await uow.commit()
-                i += n
+            await handle_in_batches(uow_factory, events, project, mode, random.Random(seed + 1), largest=25)
             outcomes[mode] = read_models(database_url, workspace, labels)
             groups = {row[0]: row for row in outcomes[mode]["groups"]}
             for name, want in expected.items():
