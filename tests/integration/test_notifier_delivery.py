@@ -255,6 +255,27 @@ async def test_rewrites_of_one_message_coalesce_into_one_chat_update_with_the_la
     assert sorted(str(e.data.request_id) for e in delivered) == sorted(str(e.id) for e in [opened, *grown, acked])
 
 
+async def test_rewrites_queued_by_several_batches_answer_every_request_with_one_chat_update(uow, slack) -> None:  # type: ignore[no-untyped-def]
+    """A waiting rewrite takes the next batch's state and adds that batch's requests to those it answers."""
+    state, base_url = slack
+    channel = f"#c-{secrets.token_hex(3)}"
+    client = lambda _: SlackClient("xoxb-test", base_url)  # noqa: E731
+    opened = request(channel)
+    deliverer = notifier_consumer(uow, client, sleep=no_sleep)
+    await deliverer.process([record_at(opened, 0)])
+    grown = [follow_up(opened, NotificationKind.UPDATED, count=n) for n in (2, 3, 4, 5)]
+    await deliverer.process([record_at(e, i + 1) for i, e in enumerate(grown[:2])])
+    await deliverer.process([record_at(e, i + 3) for i, e in enumerate(grown[2:])])
+    [(version, answered)] = await rows(uow, "SELECT version, cardinality(request_ids) FROM notifier.rewrites "
+                                       "WHERE group_id = :g", g=opened.data.group.group_id)
+    assert (version, answered) == (2, 4)
+    assert await drain(rewrite_lane(uow, client)) == 1
+    [message] = [m for m in state.messages if m["channel"] == channel]
+    assert message["updates"] == 1 and "(×5)" in message["text"]
+    delivered = [e for e in await outbox_events(uow, opened.key) if e.type == "notification.delivered"]
+    assert sorted(str(e.data.request_id) for e in delivered) == sorted(str(e.id) for e in [opened, *grown])
+
+
 def json_of(value: Any) -> str:
     import json
 

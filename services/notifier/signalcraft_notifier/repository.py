@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from signalcraft_runtime.bulk import BulkRows
 from signalcraft_runtime.database import ServiceTables
 from signalcraft_schemas import Envelope, decode, encode
 from signalcraft_schemas.events import NotificationKind
@@ -79,6 +80,32 @@ replies = Table(
 )
 
 
+# A batch's rows one statement per kind (`bulk.BulkRows`): an executemany is a statement per row, and
+# SQLAlchemy's multi-row insert a new text per row count, which psycopg parses each time.
+START_ROWS = BulkRows.of(request_id="uuid", workspace_id="text", group_id="uuid", kind="text", channel="text",
+                         state="text", attempts="int4", started_at="timestamptz", owner="text",
+                         lease_until="timestamptz")
+START = (f"INSERT INTO {SCHEMA}.deliveries ({START_ROWS.names}) SELECT * FROM {START_ROWS.source()} "
+         "ON CONFLICT DO NOTHING RETURNING request_id")
+ATTEMPT_ROWS = BulkRows.of(request_id="uuid", attempt="int4", method="text", outcome="text", error="text",
+                           http_status="int4", latency_ms="float8", at="timestamptz")
+INSERT_ATTEMPTS = f"INSERT INTO {SCHEMA}.attempts ({ATTEMPT_ROWS.names}) SELECT * FROM {ATTEMPT_ROWS.source()}"
+OUTCOME_ROWS = BulkRows.of(request_id="uuid", state="text", message_ts="text", attempts="int4", last_error="text",
+                           finished_at="timestamptz")
+RECORD_OUTCOMES = (f"UPDATE {SCHEMA}.deliveries d SET state = s.state, message_ts = s.message_ts, "
+                   "attempts = s.attempts, last_error = s.last_error, finished_at = s.finished_at, lease_until = NULL "
+                   f"FROM {OUTCOME_ROWS.source()} WHERE d.request_id = s.request_id")
+# request_ids: a comma-joined text per row (unnest flattens an array of arrays).
+REWRITE_ROWS = BulkRows.of(group_id="uuid", channel="text", workspace_id="text", request="bytea",
+                           request_ids="text", due_at="timestamptz")
+QUEUE_REWRITES = (
+    f"INSERT INTO {SCHEMA}.rewrites (group_id, channel, workspace_id, request, request_ids, version, due_at) "
+    "SELECT group_id, channel, workspace_id, request, string_to_array(request_ids, ',')::uuid[], 1, due_at "
+    f"FROM {REWRITE_ROWS.source()} ON CONFLICT (group_id, channel) DO UPDATE SET request = excluded.request, "
+    "workspace_id = excluded.workspace_id, request_ids = rewrites.request_ids || excluded.request_ids, "
+    "version = rewrites.version + 1")
+
+
 @dataclass(frozen=True)
 class DeliveryState:
     state: str
@@ -108,11 +135,11 @@ class DeliveryRepository:
         (another replica may have started some a moment before)."""
         if not requests:
             return set()
-        rows = await self._conn.execute(insert(deliveries).on_conflict_do_nothing().returning(deliveries.c.request_id), [
+        cursor = await START_ROWS.execute(self._conn, START, [
             {"request_id": e.id, "workspace_id": e.workspace_id, "group_id": e.data.group.group_id,
              "kind": e.data.kind.value, "channel": e.data.channel, "state": SENDING, "attempts": 0,
              "started_at": now, "owner": owner, "lease_until": lease_until} for e in requests])
-        return {r.request_id for r in rows}
+        return {row[0] for row in await cursor.fetchall()}
 
     async def take_over(self, request_ids: Collection[UUID], owner: str, now: datetime,
                         lease_until: datetime) -> set[UUID]:
@@ -171,16 +198,12 @@ class DeliveryRepository:
             .with_for_update())
         mine = {r.request_id for r in rows}
         recorded = [p for p in done if p.env.id in mine]
-        attempts = [row for p in recorded if p.outcome for row in _attempt_rows(p.env.id, p.outcome)]
-        if attempts:
-            await self._conn.execute(attempts_table.insert(), attempts)
-        if recorded:
-            await self._conn.execute(
-                update(deliveries).where(deliveries.c.request_id == bindparam("rid")).values(
-                    state=bindparam("new_state"), message_ts=bindparam("ts"), attempts=bindparam("n"),
-                    last_error=bindparam("err"), finished_at=now, lease_until=None),
-                [{"rid": p.env.id, "new_state": SENT if p.outcome.ok else FAILED, "ts": p.outcome.ts,
-                  "n": len(p.outcome.attempts), "err": p.outcome.error} for p in recorded if p.outcome])
+        await ATTEMPT_ROWS.execute(self._conn, INSERT_ATTEMPTS,
+                                   [row for p in recorded if p.outcome for row in _attempt_rows(p.env.id, p.outcome)])
+        await OUTCOME_ROWS.execute(self._conn, RECORD_OUTCOMES, [
+            {"request_id": p.env.id, "state": SENT if p.outcome.ok else FAILED, "message_ts": p.outcome.ts,
+             "attempts": len(p.outcome.attempts), "last_error": p.outcome.error, "finished_at": now}
+            for p in recorded if p.outcome])
         return mine
 
     async def remember_group_messages(self, posted: Sequence[tuple[UUID, GroupMessage]]) -> None:
@@ -196,16 +219,9 @@ class DeliveryRepository:
             await self._conn.execute(update(deliveries).where(
                 deliveries.c.request_id.in_(list(handed_over)), deliveries.c.owner == owner,
                 deliveries.c.state == SENDING).values(state=QUEUED, lease_until=None))
-        if not queued:
-            return
-        statement = insert(rewrites)
-        message = [rewrites.c.group_id, rewrites.c.channel]
-        await self._conn.execute(statement.on_conflict_do_update(index_elements=message, set_={
-            "request": statement.excluded.request, "workspace_id": statement.excluded.workspace_id,
-            "request_ids": func.array_cat(rewrites.c.request_ids, statement.excluded.request_ids),
-            "version": rewrites.c.version + 1}), [
+        await REWRITE_ROWS.execute(self._conn, QUEUE_REWRITES, [
             {"group_id": r.group_id, "channel": r.channel, "workspace_id": r.env.workspace_id, "request": encode(r.env),
-             "request_ids": r.request_ids, "version": 1, "due_at": due} for r, due in queued])
+             "request_ids": ",".join(str(i) for i in r.request_ids), "due_at": due} for r, due in queued])
 
 
     async def queued_reply_threads(self, keys: Collection[MessageKey]) -> set[MessageKey]:
@@ -297,8 +313,7 @@ class RewriteRepository:
         return True
 
     async def _record(self, queued: QueuedRewrite, outcome: Outcome, now: datetime, handled: list[UUID]) -> None:
-        if attempts := _attempt_rows(queued.env.id, outcome):
-            await self._conn.execute(attempts_table.insert(), attempts)
+        await ATTEMPT_ROWS.execute(self._conn, INSERT_ATTEMPTS, _attempt_rows(queued.env.id, outcome))
         if handled:
             await self._conn.execute(update(deliveries).where(
                 deliveries.c.request_id.in_(handled), deliveries.c.state == QUEUED).values(
@@ -375,8 +390,7 @@ class ReplyRepository:
                                                               replies.c.owner == owner))
         if gone.rowcount == 0:
             return False
-        if attempts := _attempt_rows(request_id, outcome):
-            await self._conn.execute(attempts_table.insert(), attempts)
+        await ATTEMPT_ROWS.execute(self._conn, INSERT_ATTEMPTS, _attempt_rows(request_id, outcome))
         await self._conn.execute(update(deliveries).where(
             deliveries.c.request_id == request_id, deliveries.c.state == QUEUED).values(
             state=SENT if outcome.ok else FAILED, message_ts=outcome.ts, attempts=len(outcome.attempts),
