@@ -58,7 +58,7 @@ class StackOptions:
     # S3 rewrites the group's object on every heartbeat: a third of the session timeout, not a sixth.
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 2000
-    topic_partitions: int = 2
+    topic_partitions: int = 1
     # Use this PostgreSQL server (a fresh database on it) instead of starting the embedded one.
     external_database_url: str | None = None
 
@@ -135,8 +135,9 @@ class Stack:
             "SIGNALCRAFT_SLACK_APP_SIGNING_SECRET": "fake-app-signing-secret",
             # A frontend's local dev server (Vite's default port) may call the API from the browser.
             "SIGNALCRAFT_CORS_ORIGINS": '["http://localhost:5173"]',
-            # One broker on one machine: partitions add no parallelism, and Tansu on S3 writes one
-            # object per partition batch, so 2 partitions cost half the storage writes of 8.
+            # One broker and one replica per service: partitions add no parallelism here, and Tansu on S3
+            # writes an object (and rewrites a watermark) per partition of each produced batch and lists
+            # every object of a partition on each fetch: one partition halves both (bench/README.md).
             "SIGNALCRAFT_TOPIC_PARTITIONS": str(self.options.topic_partitions),
             # Sources gone silent (alert_when_silent) are noticed within seconds, not the default minute.
             "SIGNALCRAFT_SILENCE_CHECK_SECONDS": "2",

@@ -18,7 +18,9 @@ transaction can cover: it runs its handler in two transactions with the effect b
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence, Sized
 from dataclasses import dataclass, field
@@ -173,7 +175,11 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
 
     `alert_path`: the consumer is a hop of webhook -> Slack, and polls with the short waits
     (`consumer_fetch_max_wait_ms`, `consumer_batch_timeout_ms`); the others poll with the long
-    `consumer_background_*` ones, which cost an idle broker far fewer storage reads.
+    `consumer_background_*` ones, which cost an idle broker far fewer storage reads, and start a
+    batch at most every `consumer_background_batch_interval_ms`: under load each batch then takes
+    what arrived meanwhile, so such a consumer fetches (and commits) a few times a second instead of
+    as fast as it can process (on Tansu with S3 each fetch that finds records lists every object of the
+    partition, and each commit rewrites one).
 
     FastStream's AckPolicy.ACK would commit the offsets of a batch whose handler raised, skipping its
     records; so a batch is retried until `process` returns (`process_until_done`), and should anything
@@ -202,10 +208,30 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
         listener=MembershipListener(stats),
     )
     async def on_batch(body: Any, message: KafkaMessage) -> None:
+        started = pace.clock() if pace is not None else 0.0
         records = message.raw_message if isinstance(message.raw_message, (tuple, list)) else (message.raw_message,)
         with metrics.observe_batch(group_id, message.consumer, records), telemetry.consumer_spans(group_id, records):
             await process_until_done(process, list(records), stats, group_id)
         await commit_batch(message, records)
+        if pace is not None:
+            await pace.until_next(started)
+
+    pace = None if alert_path else BatchPace(settings.consumer_background_batch_interval_ms / 1000)
+
+
+@dataclass
+class BatchPace:
+    """At least `interval_s` between the starts of two batches: the handler waits out the rest
+    before it returns, and the next poll takes what arrived meanwhile (aiokafka keeps fetching)."""
+
+    interval_s: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    async def until_next(self, started: float) -> None:
+        rest = self.interval_s - (self.clock() - started)
+        if rest > 0:
+            await self.sleep(rest)
 
 
 async def commit_batch(message: KafkaMessage, records: Sequence[ConsumerRecord[Any, Any]]) -> None:

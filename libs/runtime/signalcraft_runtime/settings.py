@@ -90,6 +90,9 @@ class ServiceSettings(KafkaSettings):
                                            "waits for records (and sleeps after an empty one)")
     consumer_background_batch_timeout_ms: int = Field(
         default=500, description="The same for consumers off the alert path")
+    consumer_background_batch_interval_ms: int = Field(
+        default=500, ge=0, description="Consumers off the alert path start a batch at most this often: under "
+        "load each batch takes what arrived meanwhile, so they fetch and commit a few times a second")
     # aiokafka's fetcher wakes this often while a fetch is in flight (its consumer_timeout_ms); a fetch's
     # answer wakes it at once, so this does not delay records. Lower only costs idle CPU.
     consumer_poll_interval_ms: int = Field(
