@@ -137,7 +137,7 @@ class Stack:
             "SIGNALCRAFT_CORS_ORIGINS": '["http://localhost:5173"]',
             # One broker and one replica per service: partitions add no parallelism here, and Tansu on S3
             # writes an object (and rewrites a watermark) per partition of each produced batch and lists
-            # every object of a partition on each fetch: one partition halves both (bench/README.md).
+            # every object of a partition on each fetch (bench/tansu_history_probe.py): one partition halves both.
             "SIGNALCRAFT_TOPIC_PARTITIONS": str(self.options.topic_partitions),
             # Sources gone silent (alert_when_silent) are noticed within seconds, not the default minute.
             "SIGNALCRAFT_SILENCE_CHECK_SECONDS": "2",

@@ -188,6 +188,8 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
     message before our own decoding can dead-letter it.
     """
 
+    pace = None if alert_path else BatchPace(settings.consumer_background_batch_interval_ms / 1000)
+
     @broker.subscriber(
         *topics,
         group_id=group_id,
@@ -215,8 +217,6 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
         await commit_batch(message, records)
         if pace is not None:
             await pace.until_next(started)
-
-    pace = None if alert_path else BatchPace(settings.consumer_background_batch_interval_ms / 1000)
 
 
 @dataclass
