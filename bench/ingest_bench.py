@@ -12,10 +12,15 @@ the same run (absolute figures on a shared machine drift from run to run; ratios
      from /proc/<pid>/stat between load start and an idle pipeline; PSS at load start and end;
   4. once that backlog has drained, at a fixed 500 alerts/s and then 50 alerts/s (open loop):
      webhook 2xx latency p50/p99 and webhook -> Slack call latency p50/p99 (recorded by the notifier
-     when Slack answers, from the webhook's receipt).
+     when Slack answers, from the webhook's receipt);
+  5. memory;
+  6. the idle and 2 webhooks/s windows again, once the embedded broker's retention has had its
+     time (`--broker-retention-seconds`, default 60 as `make run`; `off` keeps every batch object),
+     with the batch objects the broker then holds: Tansu on S3 lists them all on every fetch.
 Results go to bench/results/<timestamp>.json; `python -m bench.report` tabulates them over runs.
 
     make bench                                              # defaults (about 4 minutes)
+    make bench BENCH_ARGS="--broker-retention-seconds off"  # the broker keeps its whole history
     make bench BENCH_ARGS="--fingerprints 20000"            # 10x the distinct groups
     make bench BENCH_ARGS="--sustain-seconds 600"           # flat memory? PSS at start and end
     make bench BENCH_ARGS="--ceiling-seconds 5 --idle-seconds 5 --trickle-seconds 5 \\
@@ -46,8 +51,11 @@ import psutil
 import psycopg
 
 from signalcraft_devstack.admin import AdminClient, wait_until
+from signalcraft_devstack.broker import BUCKET
+from signalcraft_devstack.broker_retention import Filer, batch_object_counts
 from signalcraft_devstack.ports import free_port, wait_for_port
 from signalcraft_devstack.process import ManagedProcess
+from signalcraft_devstack.run import broker_retention_from
 from signalcraft_devstack.stack import Stack, StackOptions
 
 from . import procstat
@@ -184,6 +192,16 @@ def hop_latencies(database_url: str, since: float) -> dict[str, list[float]]:
 def stack_roots(stack: Stack) -> dict[str, int]:
     """The root process of each part of the stack (PostgreSQL's postmaster: its backends are its children)."""
     return stack.pids()
+
+
+def broker_objects(stack: Stack) -> dict[str, int]:
+    """Batch objects per topic in the embedded broker's bucket."""
+    assert stack.broker.s3 is not None
+    filer = Filer(stack.broker.s3.filer_url)
+    try:
+        return batch_object_counts(filer, BUCKET)
+    finally:
+        filer.close()
 
 
 def in_total(name: str) -> bool:
@@ -406,6 +424,8 @@ def main() -> None:
     parser.add_argument("--slow-rate-seconds", type=float, default=20)
     parser.add_argument("--new-group-every", type=int, default=20,
                         help="in the open-loop phases, 1 alert in N opens a group (20: the product's '100 alerts -> 5 groups')")
+    parser.add_argument("--broker-retention-seconds", default="60",
+                        help="how long batch objects every group has read stay in the embedded broker (`off`: all)")
     parser.add_argument("--keep", action="store_true", help="keep the stack's data directory")
     args = parser.parse_args()
     if args.fingerprints < 1:
@@ -425,11 +445,13 @@ def main() -> None:
     bodies = max(SUSTAINED_MIN_BODIES, args.fingerprints)
     script = write_wrk_script(root / "sentry.lua", bodies, args.fingerprints)
 
-    print(f"0/5 ceiling: bare FastAPI + uvicorn (HMAC + JSON parse), wrk {args.connections} connections, "
+    print(f"0/6 ceiling: bare FastAPI + uvicorn (HMAC + JSON parse), wrk {args.connections} connections, "
           f"{args.ceiling_seconds:g}s ...", flush=True)
     results["ceiling"] = measure_ceiling(args, script, root / "logs")
 
-    stack = Stack(StackOptions(root, broker_storage="s3", durable_postgres=True))
+    stack = Stack(StackOptions(root, broker_storage="s3", durable_postgres=True,
+                               broker_retention=broker_retention_from(args.broker_retention_seconds)))
+    results["broker_retention_seconds"] = args.broker_retention_seconds
     print(f"starting the durable stack in {root} ...", flush=True)
     stack.start()
     try:
@@ -450,14 +472,14 @@ def main() -> None:
         roots = stack_roots(stack)
 
         # 1. idle
-        print(f"1/5 idle stack CPU over {args.idle_seconds:g}s ...", flush=True)
+        print(f"1/6 idle stack CPU over {args.idle_seconds:g}s ...", flush=True)
         idle = CpuWindow(roots)
         time.sleep(args.idle_seconds)
         idle_cpu = idle.close()
         results["idle"] = load_share(idle_cpu)
 
         # 2. a trickle of webhooks to a few groups: the debounced updates flow
-        print(f"2/5 {args.trickle_rate:g} webhooks/s over {args.trickle_seconds:g}s ...", flush=True)
+        print(f"2/6 {args.trickle_rate:g} webhooks/s over {args.trickle_seconds:g}s ...", flush=True)
         trickle = CpuWindow(roots)
         sent = asyncio.run(open_loop(url, args.trickle_rate, paced_issues(
             args.trickle_rate, args.trickle_seconds, lambda n: str(2_800_000 + n % 5))))
@@ -466,7 +488,7 @@ def main() -> None:
         wait_settled(db, "bench", stored_alerts(db, integration_id))
 
         # 3. sustained throughput, durable and grouped
-        print(f"3/5 sustained load: wrk, {args.connections} connections, {args.sustain_seconds:g}s, "
+        print(f"3/6 sustained load: wrk, {args.connections} connections, {args.sustain_seconds:g}s, "
               f"{args.fingerprints} fingerprints ...", flush=True)
         grouped_before = grouped_alerts(db, "bench")
         stored_before = stored_alerts(db, integration_id)
@@ -518,7 +540,7 @@ def main() -> None:
         pss_max: dict[str, float] = {}
         phases = [(args.rate, args.rate_seconds, "2")] + ([(args.slow_rate, args.slow_rate_seconds, "3")] if args.slow_rate else [])
         for rate, seconds, prefix in phases:
-            print(f"4/5 open-loop load at {rate:g}/s for {seconds:g}s ...", flush=True)
+            print(f"4/6 open-loop load at {rate:g}/s for {seconds:g}s ...", flush=True)
             phase_start = time.time()
             issues = paced_issues(rate, seconds, lambda n: f"{prefix}{n:07d}" if n % args.new_group_every == 0
                                   else str(2_900_000 + n % 50))
@@ -562,11 +584,28 @@ def main() -> None:
             wait_settled(db, "bench", stored_alerts(db, integration_id))
 
         # 5. memory
-        print("5/5 memory ...", flush=True)
+        print("5/6 memory ...", flush=True)
         results["memory"] = {"stack_pss_mb_max_open_loop": round(pss_max.get("stack", 0.0), 1),
                              "stack_pss_mb_end": round(sum(v for n, v in procstat.pss_mb_by_tree(roots).items()
                                                            if in_total(n)), 1),
                              "processes": procstat.process_count(roots.values())}
+
+        # 6. the same idle and trickle windows once the load phases' history is in the broker: Tansu
+        # on S3 lists a partition's every batch object per fetch, unless the retention deleted them.
+        retention = stack.options.broker_retention
+        settle_s = retention.keep_seconds + 2 * retention.sweep_every_seconds if retention else 80.0
+        print(f"6/6 idle and {args.trickle_rate:g} webhooks/s again with the load phases' history, "
+              f"after {settle_s:g}s ...", flush=True)
+        time.sleep(settle_s)
+        results["after_load"] = {"waited_seconds": settle_s, "batch_objects": broker_objects(stack)}
+        idle_again = CpuWindow(roots)
+        time.sleep(args.idle_seconds)
+        results["after_load"]["idle"] = load_share(idle_again.close())
+        trickle_again = CpuWindow(roots)
+        sent = asyncio.run(open_loop(url, args.trickle_rate, paced_issues(
+            args.trickle_rate, args.trickle_seconds, lambda n: str(2_800_000 + n % 5))))
+        results["after_load"]["trickle"] = {"rate_per_s": args.trickle_rate, "sent": sent["sent"], "ok": sent["ok"],
+                                            **load_share(trickle_again.close())}
     finally:
         stack.stop()
         if not args.keep:
@@ -623,6 +662,14 @@ def summary(results: Mapping[str, Any], out: Path) -> str:
 
     lines.append(f"  idle stack: {share(i)}")
     lines.append(f"  at {t['rate_per_s']:g} webhooks/s with group updates flowing: {share(t)}")
+    if "after_load" in results:
+        after = results["after_load"]
+        objects = after["batch_objects"]
+        lines.append(f"  after the load phases (broker retention {results.get('broker_retention_seconds')}, "
+                     f"{after['waited_seconds']:g}s later): {sum(objects.values()):,} batch objects in the broker "
+                     f"(largest topic {max(objects.values(), default=0):,})")
+        lines.append(f"      idle stack: {share(after['idle'])}")
+        lines.append(f"      at {after['trickle']['rate_per_s']:g} webhooks/s: {share(after['trickle'])}")
     mem = results["memory"]
     lines.append(f"  stack memory (PSS): {s['pss_mb_stack_start']} MB at sustained start, {s['pss_mb_stack_end']} MB at its end; "
                  f"max {mem['stack_pss_mb_max_open_loop']} MB during the open-loop phases; {mem['processes']} processes")

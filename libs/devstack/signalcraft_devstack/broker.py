@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .broker_retention import RetentionPolicy
 from .ports import free_ports, wait_for_port
 from .process import ManagedProcess
 
@@ -89,6 +90,10 @@ class SeaweedS3:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.ports['s3']}"
 
+    @property
+    def filer_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['filer']}"
+
     def stop(self) -> None:
         if self.process:
             self.process.stop()
@@ -96,14 +101,17 @@ class SeaweedS3:
 
 @dataclass
 class TansuBroker:
-    """Tansu on a loopback port; with `storage="s3"` it keeps its data in SeaweedFS."""
+    """Tansu on a loopback port; with `storage="s3"` it keeps its data in SeaweedFS, and a retention
+    process (broker_retention.py) deletes the batch objects every consumer group has read."""
 
     data_dir: Path
     log_dir: Path
     storage: Literal["s3", "memory"] = "s3"
+    retention: RetentionPolicy | None = None
     port: int = 0
     s3: SeaweedS3 | None = None
     process: ManagedProcess | None = None
+    retention_process: ManagedProcess | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -114,7 +122,21 @@ class TansuBroker:
             self.s3 = SeaweedS3(self.data_dir / "s3", self.log_dir).start()
         self.port = self.port or free_ports(1)[0]
         self.start_broker_only()
+        if self.s3 is not None and self.retention is not None:
+            self.start_retention()
         return self
+
+    def start_retention(self) -> None:
+        """(Re)start the retention process: it only talks to the S3 server, so it needs nothing else."""
+        assert self.s3 is not None and self.retention is not None
+        self.retention_process = ManagedProcess(
+            "broker-retention",
+            [sys.executable, "-m", "signalcraft_devstack.broker_retention", "--filer", self.s3.filer_url,
+             "--bucket", BUCKET, "--keep-seconds", str(self.retention.keep_seconds),
+             "--forget-groups-after-seconds", str(self.retention.forget_groups_after_seconds),
+             "--sweep-every-seconds", str(self.retention.sweep_every_seconds)],
+            self.log_dir / "broker-retention.log",
+        ).start()
 
     def start_broker_only(self) -> None:
         """(Re)start the Tansu process alone, on the same port and storage: used after it died."""
@@ -185,6 +207,8 @@ class TansuBroker:
         self.process.kill9()
 
     def stop(self) -> None:
+        if self.retention_process:
+            self.retention_process.stop()
         if self.process:
             self.process.stop()
         if self.s3:

@@ -7,7 +7,8 @@ stops everything in order, and if this process is killed outright its children d
 process.py). Running it again loses nothing.
 
 Settings (environment): SIGNALCRAFT_DATA_DIR (default .data); SIGNALCRAFT_DEVSTACK_PREFERRED_PORTS=0
-to take free ports instead of 8000-8006 (the end-to-end tests run several stacks at once).
+to take free ports instead of 8000-8006 (the end-to-end tests run several stacks at once);
+SIGNALCRAFT_BROKER_RETENTION_SECONDS (default 60, `off` keeps every batch object; broker_retention.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .admin import AdminClient
+from .broker_retention import RetentionPolicy
 from .fake_slack import DEFAULT_TEAM
 from .stack import DEMO_BOT_TOKEN, Stack, StackOptions
 from .supervisor import Supervisor, components_of
@@ -80,10 +82,24 @@ def say(text: str, file: TextIO = sys.stdout) -> None:
         pass
 
 
+def broker_retention_from(value: str | None) -> RetentionPolicy | None:
+    """SIGNALCRAFT_BROKER_RETENTION_SECONDS: how long read batch objects stay; `off` keeps them all."""
+    if value is None or not value.strip():
+        return RetentionPolicy()
+    if value.strip().lower() == "off":
+        return None
+    seconds = float(value)
+    if seconds < 0:
+        raise ValueError(f"SIGNALCRAFT_BROKER_RETENTION_SECONDS must be >= 0 or `off`, not {value!r}")
+    return RetentionPolicy(keep_seconds=seconds)
+
+
 def main() -> None:
     root = Path(os.environ.get("SIGNALCRAFT_DATA_DIR", ".data"))
     preferred_ports = os.environ.get("SIGNALCRAFT_DEVSTACK_PREFERRED_PORTS", "1") != "0"
-    stack = Stack(StackOptions(root, broker_storage="s3", durable_postgres=True, preferred_ports=preferred_ports))
+    retention = broker_retention_from(os.environ.get("SIGNALCRAFT_BROKER_RETENTION_SECONDS"))
+    stack = Stack(StackOptions(root, broker_storage="s3", durable_postgres=True, preferred_ports=preferred_ports,
+                               broker_retention=retention))
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:

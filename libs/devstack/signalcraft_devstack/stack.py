@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from .broker import TansuBroker
+from .broker_retention import RetentionPolicy
 from .ports import free_port, wait_for_port
 from .postgres import EmbeddedPostgres
 from .process import ManagedProcess
@@ -59,6 +60,9 @@ class StackOptions:
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 2000
     topic_partitions: int = 1
+    # With S3 storage: delete the batch objects every consumer group has read once older than this
+    # (broker_retention.py); None keeps them all, and every fetch then lists the whole history.
+    broker_retention: RetentionPolicy | None = field(default_factory=RetentionPolicy)
     # Use this PostgreSQL server (a fresh database on it) instead of starting the embedded one.
     external_database_url: str | None = None
 
@@ -70,7 +74,8 @@ class Stack:
         self.logs = self.root / "logs"
         self.root.mkdir(parents=True, exist_ok=True)
         self.postgres = EmbeddedPostgres(self.root / "postgres", durable=options.durable_postgres)
-        self.broker = TansuBroker(self.root / "broker", self.logs, storage=options.broker_storage)
+        self.broker = TansuBroker(self.root / "broker", self.logs, storage=options.broker_storage,
+                                  retention=options.broker_retention)
         self.processes: dict[str, ManagedProcess] = {}
         self.ports: dict[str, int] = {}
         secrets_file = self.root / "secrets.json"
@@ -205,7 +210,7 @@ class Stack:
     def pids(self) -> dict[str, int]:
         pids = {name: p.pid for name, p in self.processes.items() if p.alive()}
         for name, proc in (("tansu", self.broker.process), ("seaweedfs", self.broker.s3.process if self.broker.s3 else None),
-                           ("postgres", self.postgres.process)):
+                           ("broker-retention", self.broker.retention_process), ("postgres", self.postgres.process)):
             if proc is not None and proc.alive():
                 pids[name] = proc.pid
         return pids

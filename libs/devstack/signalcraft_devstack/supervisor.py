@@ -129,6 +129,9 @@ def components_of(stack: Stack) -> list[Component]:
         s3 = broker.s3
         components.append(Component("seaweedfs", lambda: s3.process, s3.start))
         components.append(Component("tansu", lambda: broker.process, broker.start_broker_only, needs=("seaweedfs",)))
+        if broker.retention is not None:
+            components.append(Component("broker-retention", lambda: broker.retention_process, broker.start_retention,
+                                        needs=("seaweedfs",)))
     else:
         components.append(Component("tansu", lambda: broker.process, broker.start_broker_only))
     infrastructure.append("tansu")
