@@ -14,6 +14,8 @@ beside the first step's, measured in the same run. Prints, does not assert.
 
     .venv/bin/python -m bench.tansu_history_probe                       # 200, 2,000, 8,000 objects
     .venv/bin/python -m bench.tansu_history_probe --objects 100 1000 20000
+    .venv/bin/python -m bench.tansu_history_probe --retention   # a group commits each step's end and
+        # the embedded broker's retention (broker_retention.py) sweeps before the cycles: what is left
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from signalcraft_devstack.broker import TansuBroker
+from signalcraft_devstack.broker import BUCKET, TansuBroker
+from signalcraft_devstack.broker_retention import Filer, RetentionPolicy, batch_object_counts, sweep
 
 from . import procstat
 
@@ -61,7 +64,29 @@ async def cycles(bootstrap: str, producer: AIOKafkaProducer, seconds: float,
         await consumer.stop()
 
 
-async def main(objects: list[int], cycle_seconds: float) -> None:
+async def commit_end(bootstrap: str, offset: int) -> None:
+    """A consumer group that has read the partition up to `offset` (what a service commits)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id="history-reader", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(TOPIC, 0)])
+        await consumer.commit({TopicPartition(TOPIC, 0): offset})
+    finally:
+        await consumer.stop()
+
+
+def retained_objects(broker: TansuBroker) -> int:
+    """Run one retention sweep (nothing kept for its age), return the topic's batch objects left."""
+    assert broker.s3 is not None
+    filer = Filer(broker.s3.filer_url)
+    try:
+        sweep(filer, BUCKET, RetentionPolicy(keep_seconds=0), now=time.time(), watching_since=time.time())
+        return batch_object_counts(filer, BUCKET).get(TOPIC, 0)
+    finally:
+        filer.close()
+
+
+async def main(objects: list[int], cycle_seconds: float, retention: bool) -> None:
     root = Path(tempfile.mkdtemp(prefix="signalcraft-history-probe-"))
     broker = TansuBroker(root / "broker", root / "logs").start()
     try:
@@ -80,12 +105,16 @@ async def main(objects: list[int], cycle_seconds: float) -> None:
             while stored < target:  # awaited one by one: one produce request, one S3 object each
                 await producer.send_and_wait(TOPIC, b"x" * 300)
                 stored += 1
+            label = f"{target:>7,} objects in the partition"
+            if retention:
+                await commit_end(bootstrap, stored)
+                label = f"{target:>7,} objects written, {await asyncio.to_thread(retained_objects, broker):,} kept"
             n, cpu, p50 = await cycles(bootstrap, producer, cycle_seconds, roots)
             stored += n
             per_cycle = {name: seconds * 1000 / n for name, seconds in cpu.items()}
             total = sum(per_cycle.values())
             first = first or (total, p50)
-            print(f"{target:>7,} objects in the partition: per produce -> consume cycle "
+            print(f"{label}: per produce -> consume cycle "
                   f"tansu {per_cycle.get('tansu', 0):.1f} + seaweedfs {per_cycle.get('seaweedfs', 0):.1f} "
                   f"= {total:.1f} ms CPU ({total / first[0]:.1f}x the first step), "
                   f"p50 {p50:.0f} ms ({p50 / first[1]:.1f}x), {n} cycles", flush=True)
@@ -101,5 +130,7 @@ if __name__ == "__main__":
     parser.add_argument("--objects", type=int, nargs="+", default=[200, 2000, 8000],
                         help="batch objects in the partition at each step")
     parser.add_argument("--cycle-seconds", type=float, default=10)
+    parser.add_argument("--retention", action="store_true",
+                        help="before each step's cycles, a group commits the end and the retention sweeps")
     options = parser.parse_args()
-    asyncio.run(main(options.objects, options.cycle_seconds))
+    asyncio.run(main(options.objects, options.cycle_seconds, options.retention))
