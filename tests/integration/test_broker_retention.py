@@ -120,6 +120,42 @@ def test_only_what_every_group_has_read_goes_and_consumers_carry_on_without_a_ga
     asyncio.run(afterwards())
 
 
+def test_a_group_that_joined_and_has_not_committed_yet_holds_the_topic(broker: TansuBroker) -> None:
+    servers, topic = broker.bootstrap_servers, "retention-joined"
+    values = [f"joined-{i}".encode() for i in range(5)]
+
+    def sweep_now() -> None:
+        assert broker.s3 is not None
+        filer = Filer(broker.s3.filer_url)
+        try:
+            sweep(filer, BUCKET, RetentionPolicy(keep_seconds=0), now=time.time(), watching_since=time.time())
+        finally:
+            filer.close()
+
+    async def scenario() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+        await admin.start()
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+        await admin.close()
+        await produce_one_batch_each(servers, topic, values)
+        assert await read_and_commit(servers, topic, "done-reading", 5) == values
+        # A service starting up: a member of its group, assigned the partition, nothing committed yet.
+        joined = AIOKafkaConsumer(topic, bootstrap_servers=servers, group_id="still-starting",
+                                  auto_offset_reset="earliest", enable_auto_commit=False)
+        await joined.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not joined.assignment() and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert joined.assignment()
+            await asyncio.to_thread(sweep_now)
+        finally:
+            await joined.stop()
+
+    asyncio.run(scenario())
+    assert batch_offsets(broker, topic) == list(range(5)), "deleted what a joined group has not read"
+
+
 def test_the_retention_process_keeps_a_partition_short_while_consumers_keep_up() -> None:
     root = Path(tempfile.mkdtemp(prefix="signalcraft-retention-process-"))
     broker = TansuBroker(root / "broker", root / "logs", storage="s3",

@@ -7,8 +7,9 @@ watermark, lists *all* objects of the partition; it never deletes any (`delete_r
 objects, 217 ms at 8,000), and `make run` left up for a day would spend its cores listing. This
 process does what a Kafka broker's log retention does, conservatively:
 
-- a batch object goes once every consumer group that commits on its partition is past all of it
-  (its successor's first offset is at or below each group's committed offset) and it is older than
+- a batch object goes once every consumer group that reads its partition is past all of it
+  (its successor's first offset is at or below each group's committed offset; a group that
+  subscribes to the topic and has not committed on it yet counts as at 0) and it is older than
   `keep_seconds` (so a consumer that joins now can still replay that much);
 - the newest object of a partition always stays, and only a prefix is deleted (Tansu answers
   "earliest" with the oldest object, which stays the lowest offset);
@@ -28,6 +29,7 @@ import argparse
 import http.client
 import json
 import signal
+import struct
 import sys
 import time
 import urllib.parse
@@ -180,10 +182,53 @@ class SweepResult:
         return sum(self.deleted.values())
 
 
-def _group_positions(filer: Filer, consumers: str) -> dict[tuple[str, int], list[GroupPosition]]:
+def subscribed_topics(group_state: bytes) -> set[str]:
+    """The topics a consumer group's members subscribe to, from Tansu's `<group>.json`: each member's
+    join metadata is Kafka's consumer protocol subscription (int16 version, int32 topic count, then
+    int16-length topic names)."""
+    topics: set[str] = set()
+    try:
+        members = json.loads(group_state).get("members") or {}
+    except ValueError:
+        return topics
+    for member in members.values():
+        metadata = bytes((member.get("join_response") or {}).get("metadata") or [])
+        try:
+            (count,) = struct.unpack_from(">i", metadata, 2)
+            at = 6
+            for _ in range(count):
+                (length,) = struct.unpack_from(">h", metadata, at)
+                topics.add(metadata[at + 2:at + 2 + length].decode())
+                at += 2 + length
+        except (struct.error, UnicodeDecodeError):
+            continue
+    return topics
+
+
+@dataclass
+class GroupsSeen:
+    """What the bucket says of the consumer groups: committed offsets, and who subscribes to what."""
+
+    committed: dict[tuple[str, int], list[GroupPosition]] = field(default_factory=dict)
+    subscribers: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # topic -> (group, last seen)
+
+    def positions(self, topic: str, partition: int) -> list[GroupPosition]:
+        """Committed positions on the partition, and offset 0 for a group that subscribes to the topic
+        but has not committed on it yet (it joined and is reading from the start: hold everything)."""
+        found = list(self.committed.get((topic, partition), []))
+        known = {p.group for p in found}
+        found += [GroupPosition(group, 0, seen) for group, seen in self.subscribers.get(topic, []) if group not in known]
+        return found
+
+
+def _groups_seen(filer: Filer, consumers: str) -> GroupsSeen:
     entries = list(filer.list(consumers))
     heartbeats = {e.name.removesuffix(".json"): e.modified for e in entries if not e.is_dir and e.name.endswith(".json")}
-    positions: dict[tuple[str, int], list[GroupPosition]] = {}
+    seen = GroupsSeen()
+    for group, heartbeat in heartbeats.items():
+        state = filer.read(f"{consumers}/{group}.json")
+        for topic in subscribed_topics(state or b"{}"):
+            seen.subscribers.setdefault(topic, []).append((group, heartbeat))
     for group in (e.name for e in entries if e.is_dir):
         for topic in (e.name for e in filer.list(f"{consumers}/{group}/offsets") if e.is_dir):
             for committed in filer.list(f"{consumers}/{group}/offsets/{topic}/partitions"):
@@ -194,9 +239,9 @@ def _group_positions(filer: Filer, consumers: str) -> dict[tuple[str, int], list
                     continue
                 partition = int(committed.name.removesuffix(".json"))
                 last_seen = max(committed.modified, heartbeats.get(group, 0.0))
-                positions.setdefault((topic, partition), []).append(
+                seen.committed.setdefault((topic, partition), []).append(
                     GroupPosition(group, int(json.loads(body)["offset"]), last_seen))
-    return positions
+    return seen
 
 
 def _partitions(filer: Filer, bucket: str) -> Iterator[tuple[str, str, int, str]]:
@@ -225,16 +270,16 @@ def sweep(filer: Filer, bucket: str, policy: RetentionPolicy, now: float, watchi
           excluded_topics: frozenset[str] = frozenset({CONFIG_TOPIC})) -> SweepResult:
     """Delete what `batches_to_delete` allows in every partition of every topic in the bucket."""
     result = SweepResult()
-    positions: dict[str, dict[tuple[str, int], list[GroupPosition]]] = {}
+    groups: dict[str, GroupsSeen] = {}
     for root, topic, partition, records in _partitions(filer, bucket):
         if topic in excluded_topics:
             continue
-        if root not in positions:
+        if root not in groups:
             # Offsets before objects: a group's position read first can only be behind what it is when
             # the objects are listed, never ahead of it.
-            positions[root] = _group_positions(filer, f"{root}/groups/consumers")
+            groups[root] = _groups_seen(filer, f"{root}/groups/consumers")
         batches = _batches(filer, records)
-        doomed = batches_to_delete(batches, positions[root].get((topic, partition), []), policy, now, watching_since)
+        doomed = batches_to_delete(batches, groups[root].positions(topic, partition), policy, now, watching_since)
         for offset in doomed:
             filer.delete(f"{records}/{offset:020}.batch")
         if doomed:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from signalcraft_devstack.broker_retention import (
     BatchObject,
     GroupPosition,
+    GroupsSeen,
     RetentionPolicy,
     batches_to_delete,
     parse_filer_time,
+    subscribed_topics,
 )
 
 NOW = 1_000_000.0
@@ -88,3 +92,22 @@ def test_make_runs_setting_keeps_a_minute_by_default_and_off_keeps_everything() 
     assert broker_retention_from("off") is None
     with pytest.raises(ValueError):
         broker_retention_from("-1")
+
+
+def test_the_topics_a_group_subscribes_to_are_read_from_tansus_group_state() -> None:
+    # As Tansu stored an aiokafka member subscribed to "t1": version 0, one topic, "t1", no user data.
+    state = b'{"members":{"m-1":{"join_response":{"member_id":"m-1","metadata":[0,0,0,0,0,1,0,2,116,49,0,0,0,0]}}}}'
+    assert subscribed_topics(state) == {"t1"}
+    two = [0, 1, 0, 0, 0, 2, 0, 1, 97, 0, 3, 98, 99, 100, 0, 0, 0, 0]
+    assert subscribed_topics(json.dumps({"members": {"m": {"join_response": {"metadata": two}}}}).encode()) == {"a", "bcd"}
+    assert subscribed_topics(b'{"members":{"m":{"join_response":{"metadata":[0,0,0]}}}}') == set()
+    assert subscribed_topics(b"not json") == set()
+
+
+def test_a_subscribed_group_that_has_not_committed_yet_holds_the_whole_partition() -> None:
+    seen = GroupsSeen(committed={("events", 0): [at(30, "grouping")]},
+                      subscribers={"events": [("grouping", NOW), ("notifier", NOW)]})
+    positions = seen.positions("events", 0)
+    assert sorted((p.group, p.committed) for p in positions) == [("grouping", 30), ("notifier", 0)]
+    assert batches_to_delete(old_batches(0, 10, 20, 30), positions, POLICY, NOW, LONG_AGO) == []
+    assert seen.positions("other", 0) == []
