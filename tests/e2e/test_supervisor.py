@@ -86,7 +86,8 @@ def is_postmaster(p: ProcessInfo) -> bool:
     return p.program == "postgres" and "-D" in p.argv
 
 
-CHILDREN = {"tansu": lambda p: p.program == "tansu", "weed": lambda p: p.program == "weed", "postgres": is_postmaster}
+CHILDREN = {"tansu": lambda p: p.program == "tansu", "weed": lambda p: p.program == "weed", "postgres": is_postmaster,
+            "broker-retention": lambda p: "signalcraft_devstack.broker_retention" in p.argv}
 
 
 @dataclass
@@ -202,9 +203,16 @@ def test_a_killed_postgres_is_restarted_on_its_data_and_the_services_reconnect(s
     assert_a_webhook_reaches_slack(supervisor)
 
 
+def test_a_killed_broker_retention_is_restarted(supervisor: Supervisor) -> None:
+    kill9_and_wait_for_restart(supervisor, "broker-retention")
+    log = supervisor.root / "logs" / "broker-retention.log"
+    wait_until(lambda: log.read_text().count("broker retention started") >= 2, RESTART_TIMEOUT,
+               what="the restarted broker-retention running its sweeps")
+
+
 def test_nothing_outlives_a_kill_9_of_the_supervisor(supervisor: Supervisor) -> None:
     started = descendants(supervisor.pid)
-    assert {"tansu", "weed", "postgres"} <= {name for p in started for name, match in CHILDREN.items() if match(p)}
+    assert {"tansu", "weed", "postgres", "broker-retention"} <= {name for p in started for name, match in CHILDREN.items() if match(p)}
     assert any(p.ppid != supervisor.pid for p in started), "expected PostgreSQL's backends as grandchildren"
     os.kill(supervisor.pid, signal.SIGKILL)
     began = time.monotonic()

@@ -268,6 +268,7 @@ class RewriteLane:
         self._batch, self._poll_s, self._clock = batch, poll_s, clock
         self._woken = asyncio.Event()
         self._more = False
+        self._turns: dict[str, float] = {}  # per workspace, the first rewrite turn not yet given out (clock)
 
     def wake(self) -> None:
         self._woken.set()
@@ -288,7 +289,7 @@ class RewriteLane:
             await uow.commit()
         self._more = len(claimed) == self._batch
         ready, later = schedule(claimed, self._pacing.rewrites, self._clock(),
-                                lambda workspace: self._slack.workspace(workspace) is not None)
+                                lambda workspace: self._slack.workspace(workspace) is not None, self._turns)
         await self._postpone([(q, timedelta(seconds=wait)) for q, wait in later])
         await asyncio.gather(*(self._rewrite_visibly(q) for q in ready))
         return len(claimed)

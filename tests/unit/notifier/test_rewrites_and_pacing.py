@@ -100,3 +100,47 @@ def test_a_claim_goes_as_far_as_each_workspaces_pace_allows_the_rest_waits_its_t
     assert later[0][0] is claimed[1]  # waiting for its first post, a second
     ready, later = schedule([queued()], pacer, 1.0, connected=lambda _: True)  # a token has come back
     assert len(ready) == 1 and later == []
+
+
+def test_turns_given_out_by_one_claim_are_not_given_out_again_by_the_next() -> None:
+    pacer, turns = Pacer(rate_per_s=1.0, burst=1), {}
+    ready, later = schedule([queued() for _ in range(3)], pacer, 0.0, lambda _: True, turns)
+    assert len(ready) == 1 and [wait for _, wait in later] == [1.0, 2.0]
+    _, later = schedule([queued() for _ in range(2)], pacer, 0.0, lambda _: True, turns)  # the next claim, at once
+    assert [wait for _, wait in later] == [3.0, 4.0]
+    _, later = schedule([queued(workspace="other"), queued(workspace="other")], pacer, 0.0, lambda _: True, turns)
+    assert [wait for _, wait in later] == [1.0]  # another workspace has its own line
+
+
+def simulate_rewrite_lane(queue_depth: int, pacer: Pacer, turns: dict[str, float] | None,
+                          batch: int = 50) -> tuple[int, float]:
+    """The rewrite lane's loop over a queue of `queue_depth` rewrites of one workspace, all due at 0:
+    claim up to `batch` due rows (earliest due first), send the ready ones, give the others back due at
+    their wait; claim again at once after a full claim, else at the next due time; a step itself takes
+    10 ms. Returns the rows claimed in all and the time the last rewrite went."""
+    due = [0.0] * queue_depth
+    now, claimed_total, last_sent = 0.0, 0, 0.0
+    while due:
+        due.sort()
+        claim = [d for d in due if d <= now][:batch]
+        due = due[len(claim):]
+        claimed_total += len(claim)
+        ready, later = schedule([queued() for _ in claim], pacer, now, lambda _: True, turns)
+        if ready:
+            last_sent = now
+        due += [now + wait for _, wait in later]
+        now += 0.01
+        if len(claim) < batch and due:
+            now = max(now, min(due))
+    return claimed_total, last_sent
+
+
+def test_a_deep_queue_is_claimed_about_once_per_rewrite_not_over_and_over() -> None:
+    # 2,000 groups of one workspace updated in a burst, Slack's Tier 3 pace (50 a minute after a burst of 20).
+    claimed, finished = simulate_rewrite_lane(2000, Pacer(rate_per_s=50 / 60, burst=20), turns={})
+    assert claimed <= 2 * 2000, f"{claimed} rows claimed for 2,000 rewrites"  # once for a turn, once at it
+    assert finished == pytest.approx((2000 - 20) * 60 / 50, rel=0.02)  # still at the workspace's pace
+    # Without the turns carried over, every claim hands out the same first turns: the queue comes due
+    # within one claim's spread and is claimed and given back again and again.
+    churned, _ = simulate_rewrite_lane(500, Pacer(rate_per_s=50 / 60, burst=20), turns=None)
+    assert churned > 10 * 500

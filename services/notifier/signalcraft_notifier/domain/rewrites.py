@@ -72,14 +72,19 @@ def next_step(queued: QueuedRewrite) -> Step:
     return Step.WAIT if queued.first_post == SENDING else Step.LOOK_UP
 
 
-def schedule(claimed: list[QueuedRewrite], pacer: Pacer, now: float,
-             connected: Callable[[str], bool]) -> tuple[list[QueuedRewrite], list[tuple[QueuedRewrite, float]]]:
+def schedule(claimed: list[QueuedRewrite], pacer: Pacer, now: float, connected: Callable[[str], bool],
+             turns: dict[str, float] | None = None) -> tuple[list[QueuedRewrite], list[tuple[QueuedRewrite, float]]]:
     """Which claimed rewrites go now (each spends its workspace's token), and how many seconds each
     other one waits: a second while its message is being posted, or its turn at its workspace's
-    pace, one slot after the other in the order claimed (so every message gets its turn)."""
+    pace, one slot after the other in the order claimed (so every message gets its turn).
+
+    `turns` (workspace -> the first free turn, on the `now` clock) carries the turns given out from one
+    claim to the next: without it each claim would hand out the same first turns again, and a
+    workspace with a deep queue (thousands of groups updated in a burst) would have it all come due
+    within one claim's spread, to be claimed and given back over and over at a fraction of a send each."""
+    turns = {} if turns is None else turns
     ready: list[QueuedRewrite] = []
     later: list[tuple[QueuedRewrite, float]] = []
-    behind: dict[str, int] = {}
     for queued in claimed:
         workspace = queued.workspace_id
         if not connected(workspace):
@@ -90,8 +95,9 @@ def schedule(claimed: list[QueuedRewrite], pacer: Pacer, now: float,
             pacer.take(workspace, now)
             ready.append(queued)
         else:
-            later.append((queued, wait + behind.get(workspace, 0) / pacer.rate_per_s))
-            behind[workspace] = behind.get(workspace, 0) + 1
+            turn = max(now + wait, turns.get(workspace, 0.0))
+            turns[workspace] = turn + 1 / pacer.rate_per_s
+            later.append((queued, turn - now))
     return ready, later
 
 
