@@ -5,6 +5,7 @@ Slack posts, signed with the demo app's signing secret) and show the same messag
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -55,7 +56,7 @@ def render(message: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    urls_file = Path(".data/urls.json")
+    urls_file = Path(os.environ.get("SIGNALCRAFT_DATA_DIR", ".data")) / "urls.json"  # where make run wrote it
     if not urls_file.exists():
         sys.exit("start the system first: make run (in another terminal)")
     urls = json.loads(urls_file.read_text())
