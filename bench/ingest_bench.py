@@ -200,11 +200,15 @@ def stack_roots(stack: Stack) -> dict[str, int]:
 def broker_objects(stack: Stack) -> dict[str, int]:
     """Batch objects per topic in the embedded broker's bucket."""
     assert stack.broker.s3 is not None
-    filer = Filer(stack.broker.s3.filer_url)
-    try:
+    with Filer(stack.broker.s3.filer_url) as filer:
         return batch_object_counts(filer, BUCKET)
-    finally:
-        filer.close()
+
+
+def trickle_window(url: str, roots: dict[str, int], rate: float, seconds: float) -> dict[str, Any]:
+    """The stack's CPU while `rate` webhooks/s go to a few existing groups (debounced updates flow)."""
+    window = CpuWindow(roots)
+    sent = asyncio.run(open_loop(url, rate, paced_issues(rate, seconds, lambda n: str(2_800_000 + n % 5))))
+    return {"rate_per_s": rate, "sent": sent["sent"], "ok": sent["ok"], **load_share(window.close())}
 
 
 def in_total(name: str) -> bool:
@@ -483,11 +487,7 @@ def main() -> None:
 
         # 2. a trickle of webhooks to a few groups: the debounced updates flow
         print(f"2/6 {args.trickle_rate:g} webhooks/s over {args.trickle_seconds:g}s ...", flush=True)
-        trickle = CpuWindow(roots)
-        sent = asyncio.run(open_loop(url, args.trickle_rate, paced_issues(
-            args.trickle_rate, args.trickle_seconds, lambda n: str(2_800_000 + n % 5))))
-        results["trickle"] = {"rate_per_s": args.trickle_rate, "sent": sent["sent"], "ok": sent["ok"],
-                              **load_share(trickle.close())}
+        results["trickle"] = trickle_window(url, roots, args.trickle_rate, args.trickle_seconds)
         wait_settled(db, "bench", stored_alerts(db, integration_id))
 
         # 3. sustained throughput, durable and grouped
@@ -605,11 +605,7 @@ def main() -> None:
         idle_again = CpuWindow(roots)
         time.sleep(args.idle_seconds)
         results["after_load"]["idle"] = load_share(idle_again.close())
-        trickle_again = CpuWindow(roots)
-        sent = asyncio.run(open_loop(url, args.trickle_rate, paced_issues(
-            args.trickle_rate, args.trickle_seconds, lambda n: str(2_800_000 + n % 5))))
-        results["after_load"]["trickle"] = {"rate_per_s": args.trickle_rate, "sent": sent["sent"], "ok": sent["ok"],
-                                            **load_share(trickle_again.close())}
+        results["after_load"]["trickle"] = trickle_window(url, roots, args.trickle_rate, args.trickle_seconds)
     finally:
         stack.stop()
         if not args.keep:

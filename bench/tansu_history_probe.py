@@ -78,12 +78,9 @@ async def commit_end(bootstrap: str, offset: int) -> None:
 def retained_objects(broker: TansuBroker) -> int:
     """Run one retention sweep (nothing kept for its age), return the topic's batch objects left."""
     assert broker.s3 is not None
-    filer = Filer(broker.s3.filer_url)
-    try:
+    with Filer(broker.s3.filer_url) as filer:
         sweep(filer, BUCKET, RetentionPolicy(keep_seconds=0), now=time.time(), watching_since=time.time())
         return batch_object_counts(filer, BUCKET).get(TOPIC, 0)
-    finally:
-        filer.close()
 
 
 async def main(objects: list[int], cycle_seconds: float, retention: bool) -> None:

@@ -37,11 +37,8 @@ def records_dir(topic: str) -> str:
 
 def batch_offsets(broker: TansuBroker, topic: str) -> list[int]:
     assert broker.s3 is not None
-    filer = Filer(broker.s3.filer_url)
-    try:
+    with Filer(broker.s3.filer_url) as filer:
         return sorted(int(e.name[:20]) for e in filer.list(records_dir(topic)) if e.name.endswith(".batch"))
-    finally:
-        filer.close()
 
 
 async def produce_one_batch_each(servers: str, topic: str, values: list[bytes]) -> None:
@@ -99,11 +96,8 @@ def test_only_what_every_group_has_read_goes_and_consumers_carry_on_without_a_ga
     assert batch_offsets(broker, EVENTS) == list(range(10))
 
     assert broker.s3 is not None
-    filer = Filer(broker.s3.filer_url)
-    try:
+    with Filer(broker.s3.filer_url) as filer:
         result = sweep(filer, BUCKET, RetentionPolicy(keep_seconds=0), now=time.time(), watching_since=time.time())
-    finally:
-        filer.close()
 
     # "slow" committed 4: batches 0-3 are behind every group, 4 onwards are not.
     assert batch_offsets(broker, EVENTS) == list(range(4, 10))
@@ -126,11 +120,8 @@ def test_a_group_that_joined_and_has_not_committed_yet_holds_the_topic(broker: T
 
     def sweep_now() -> None:
         assert broker.s3 is not None
-        filer = Filer(broker.s3.filer_url)
-        try:
+        with Filer(broker.s3.filer_url) as filer:
             sweep(filer, BUCKET, RetentionPolicy(keep_seconds=0), now=time.time(), watching_since=time.time())
-        finally:
-            filer.close()
 
     async def scenario() -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=servers)

@@ -36,8 +36,11 @@ import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from types import TracebackType
 
-CONFIG_TOPIC = "config"  # signalcraft_schemas.Topic.CONFIG; the devstack runs without the services' packages
+from signalcraft_schemas import Topic
+
+CONFIG_TOPIC = str(Topic.CONFIG)
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,12 @@ class Filer:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+    def __enter__(self) -> "Filer":
+        return self
+
+    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
 
 
 # --- one sweep over Tansu's layout in the bucket ---------------------------------------------------
@@ -297,7 +306,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sweep-every-seconds", type=float, default=RetentionPolicy.sweep_every_seconds)
     args = parser.parse_args(argv)
     policy = RetentionPolicy(args.keep_seconds, args.forget_groups_after_seconds, args.sweep_every_seconds)
-    filer = Filer(args.filer)
     stopping = False
 
     def stop(_signum: int, _frame: object) -> None:
@@ -306,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    watching_since = time.time()
+    watching_since, filer = time.time(), Filer(args.filer)
     print(json.dumps({"event": "broker retention started", "keep_seconds": policy.keep_seconds,
                       "forget_groups_after_seconds": policy.forget_groups_after_seconds,
                       "sweep_every_seconds": policy.sweep_every_seconds}), flush=True)
