@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -36,7 +37,7 @@ InFlight = tuple[list[int], list["asyncio.Future[Any]"]]
 class OutboxRelay:
     def __init__(self, engine: AsyncEngine, database_url: str, tables: ServiceTables, publisher: Publisher,
                  batch_size: int = 2000, poll_interval: float = 1.0, linger_s: float = 0.0,
-                 max_in_flight: int = 4) -> None:
+                 max_in_flight: int = 4, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._engine = engine
         self._database_url = libpq_url(database_url)
         self._tables = tables
@@ -45,6 +46,7 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._linger_s = linger_s
         self._max_in_flight = max_in_flight
+        self._sleep = sleep
         self._wake = asyncio.Event()
         self.published = 0
         self.active = False  # holds the schema's relay lock and publishes
@@ -98,8 +100,11 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
                 except TimeoutError:
                     woken = False
-                if woken and self._linger_s:
-                    await asyncio.sleep(self._linger_s)  # let concurrent commits join this batch
+                if woken and self._linger_s and self._unacknowledged:
+                    # Busy (batches in flight): let the commits arriving meanwhile join the next one.
+                    # An idle relay publishes at once: there is nothing to batch with, and the first
+                    # row after a quiet spell is often the alert someone is waiting for.
+                    await self._sleep(self._linger_s)
                 self._wake.clear()
                 raise_if_failed(acker)
                 if not woken and self._unacknowledged == 0:

@@ -103,7 +103,7 @@ class ServiceSettings(KafkaSettings):
     db_pool_size: int = Field(default=10, description="SQLAlchemy pool size (a fixed pool: no overflow connections)")
     publish_max_batch_bytes: int = Field(default=1_048_576, description="aiokafka producer batch size for the outbox relay")
     publish_linger_ms: int = Field(default=5, description="aiokafka producer linger for the outbox relay")
-    relay_linger_ms: float = Field(default=25.0, description="After a wake-up the relay waits this long for more commits, to publish them together")
+    relay_linger_ms: float = Field(default=25.0, description="While earlier batches are in flight, a woken relay waits this long for more commits, to publish them together; an idle one publishes at once")
     crash_after_records: int = Field(
         default=0, description="Fault injection for tests: exit abruptly at the end of the batch that brings the "
         "processed records to this many, once it is committed but before its offsets are (the notifier: after its "
