@@ -23,6 +23,7 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence, Sized
+from itertools import chain
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -31,6 +32,7 @@ from faststream import AckPolicy
 from faststream.message import AckStatus
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.subscriber.usecase import BatchSubscriber
 import psycopg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -173,10 +175,10 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
                       process: RecordsProcessor, stats: ConsumerStats, alert_path: bool = False) -> None:
     """Subscribe `process` to polled batches; offsets are committed only after it returns.
 
-    `alert_path`: the consumer is a hop of webhook -> Slack, and polls with the short waits
-    (`consumer_fetch_max_wait_ms`, `consumer_batch_timeout_ms`); the others poll with the long
-    `consumer_background_*` ones, which cost an idle broker far fewer storage reads, and start a
-    batch at most every `consumer_background_batch_interval_ms`: under load each batch then takes
+    `alert_path`: the consumer is a hop of webhook -> Slack, and fetches with the short wait
+    (`consumer_fetch_max_wait_ms`); the others with the long `consumer_background_*` ones, which
+    cost an idle broker far fewer storage reads, and start a batch at most every
+    `consumer_background_batch_interval_ms`: under load each batch then takes
     what arrived meanwhile, so such a consumer fetches (and commits) a few times a second instead of
     as fast as it can process (on Tansu with S3 each fetch that finds records lists every object of the
     partition, and each commit rewrites one).
@@ -190,7 +192,7 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
 
     pace = None if alert_path else BatchPace(settings.consumer_background_batch_interval_ms / 1000)
 
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         *topics,
         group_id=group_id,
         batch=True,
@@ -209,6 +211,9 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
         decoder=_raw_body,
         listener=MembershipListener(stats),
     )
+    poll_without_pause(subscriber)
+
+    @subscriber
     async def on_batch(body: Any, message: KafkaMessage) -> None:
         started = pace.clock() if pace is not None else 0.0
         records = message.raw_message if isinstance(message.raw_message, (tuple, list)) else (message.raw_message,)
@@ -217,6 +222,28 @@ def subscribe_batches(broker: KafkaBroker, settings: ServiceSettings, group_id: 
         await commit_batch(message, records)
         if pace is not None:
             await pace.until_next(started)
+
+
+def poll_without_pause(subscriber: Any) -> None:
+    """Make a FastStream batch subscriber poll without pausing after an empty poll.
+
+    FastStream's batch poll (`BatchSubscriber.get_msg`, faststream 0.7) sleeps as long as its poll
+    timeout after a poll that found nothing, and a record fetched during that sleep waits it out:
+    measured, 25 ms of every alert-path hop's p50 at 5 alerts/s with the 50 ms poll (bench/README.md).
+    aiokafka's `getmany` already returns as soon as a fetch brings records, so here an empty poll just
+    returns and the next begins; the poll timeout is only how often an idle consumer's loop turns.
+    FastStream constructs its subscribers itself, so the one method is replaced on the instance;
+    tests/unit/runtime/test_poll_without_pause.py fails should FastStream's shape change.
+    """
+    if not isinstance(subscriber, BatchSubscriber):
+        raise TypeError(f"not a FastStream batch subscriber: {type(subscriber).__name__}")
+    timeout_ms, max_records = subscriber.batch_timeout_ms, subscriber.max_records
+
+    async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[Any, Any], ...]:
+        batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        return tuple(chain.from_iterable(batches.values()))
+
+    subscriber.get_msg = get_msg  # type: ignore[method-assign]
 
 
 @dataclass

@@ -85,11 +85,12 @@ class ServiceSettings(KafkaSettings):
         default=1000, ge=1, description="Consumers off the alert path (query-api's read models, the escalator): "
         "the same, longer, so an idle one fetches less often")
     consumer_fetch_min_bytes: int = Field(default=1, description="The broker answers a fetch once it has this much...")
-    # FastStream waits this long for a batch, and as long again after an empty poll.
-    consumer_batch_timeout_ms: int = Field(default=50, description="How long an alert-path consumer's batch poll "
-                                           "waits for records (and sleeps after an empty one)")
+    # A batch poll returns as soon as records arrive and, finding none, after this long, then polls
+    # again at once (consumer.poll_without_pause): not a delay, only how often an idle loop turns.
+    consumer_batch_timeout_ms: int = Field(default=500, description="How long an alert-path consumer's batch poll "
+                                           "waits for records before it starts over")
     consumer_background_batch_timeout_ms: int = Field(
-        default=500, description="The same for consumers off the alert path")
+        default=1000, description="The same for consumers off the alert path")
     consumer_background_batch_interval_ms: int = Field(
         default=500, ge=0, description="Consumers off the alert path start a batch at most this often: under "
         "load each batch takes what arrived meanwhile, so they fetch and commit a few times a second")
