@@ -314,25 +314,25 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    watching_since, filer = time.time(), Filer(args.filer)
-    print(json.dumps({"event": "broker retention started", "keep_seconds": policy.keep_seconds,
-                      "forget_groups_after_seconds": policy.forget_groups_after_seconds,
-                      "sweep_every_seconds": policy.sweep_every_seconds}), flush=True)
-    while not stopping:
-        try:
-            result = sweep(filer, args.bucket, policy, time.time(), watching_since)
-            if result.deleted:
-                print(json.dumps({"event": "batch objects deleted", "total": result.deleted_total,
-                                  "deleted": {f"{t}/{p}": n for (t, p), n in sorted(result.deleted.items())},
-                                  "remaining": {f"{t}/{p}": n for (t, p), n in sorted(result.remaining.items())}}),
-                      flush=True)
-        except (OSError, RuntimeError, ValueError) as exc:  # S3 server restarting: try again next time
-            filer.close()
-            print(json.dumps({"event": "sweep failed", "error": repr(exc)}), file=sys.stderr, flush=True)
-        deadline = time.monotonic() + policy.sweep_every_seconds
-        while not stopping and time.monotonic() < deadline:
-            time.sleep(0.2)
-    filer.close()
+    watching_since = time.time()
+    with Filer(args.filer) as filer:
+        print(json.dumps({"event": "broker retention started", "keep_seconds": policy.keep_seconds,
+                          "forget_groups_after_seconds": policy.forget_groups_after_seconds,
+                          "sweep_every_seconds": policy.sweep_every_seconds}), flush=True)
+        while not stopping:
+            try:
+                result = sweep(filer, args.bucket, policy, time.time(), watching_since)
+                if result.deleted:
+                    print(json.dumps({"event": "batch objects deleted", "total": result.deleted_total,
+                                      "deleted": {f"{t}/{p}": n for (t, p), n in sorted(result.deleted.items())},
+                                      "remaining": {f"{t}/{p}": n for (t, p), n in sorted(result.remaining.items())}}),
+                          flush=True)
+            except (OSError, RuntimeError, ValueError) as exc:  # S3 server restarting: try again next time
+                filer.close()
+                print(json.dumps({"event": "sweep failed", "error": repr(exc)}), file=sys.stderr, flush=True)
+            deadline = time.monotonic() + policy.sweep_every_seconds
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence, Sized
-from itertools import chain
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
