@@ -296,8 +296,8 @@ async def test_a_resolution_whose_message_is_not_recorded_is_found_in_the_channe
     posted = await client.post(SlackCall("chat.postMessage", channel, "Boom", [], group_id=opened.data.group.group_id,
                                          kind="new_group"), str(opened.id))
     for n in range(2500):  # a busy channel since: the message is 13 pages of history back
-        state.messages.append({"type": "message", "channel": channel, "ts": state.next_ts(), "text": f"chatter {n}",
-                               "blocks": [], "metadata": None, "thread_ts": None, "updates": 0})
+        state.add_message({"type": "message", "channel": channel, "ts": state.next_ts(), "text": f"chatter {n}",
+                           "blocks": [], "metadata": None, "thread_ts": None, "updates": 0})
     resolved = follow_up(opened, NotificationKind.RESOLVED, status=GroupStatus.RESOLVED)
     await notifier_consumer(uow, lambda _: client, sleep=no_sleep).process([record_at(resolved, 0)])
     assert await drain(rewrite_lane(uow, lambda _: client)) == 1

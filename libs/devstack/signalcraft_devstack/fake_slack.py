@@ -67,6 +67,13 @@ class FakeSlackState:
                                                                   "client_secret": "fake-client-secret"})
     oauth_codes: dict[str, dict[str, str]] = field(default_factory=dict)
     installs: list[dict[str, Any]] = field(default_factory=list)
+    # (channel, ts) -> message: chat.update finds its message without a scan of every message kept
+    # (a bench run keeps tens of thousands, and the fake runs on the same cores as the stack it serves).
+    _by_key: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def add_message(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+        self._by_key[(message["channel"], message["ts"])] = message
 
     def next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
@@ -76,7 +83,7 @@ class FakeSlackState:
             for line in self.record.read_text().splitlines():
                 entry = json.loads(line)
                 if entry["op"] == "post":
-                    self.messages.append(entry["message"])
+                    self.add_message(entry["message"])
                 elif entry["op"] == "update":
                     self._apply_update(entry["channel"], entry["ts"], entry["text"], entry["blocks"])
             self._ts = itertools.count(len(self.messages) + 1)
@@ -87,11 +94,10 @@ class FakeSlackState:
                 f.write(json.dumps(entry) + "\n")
 
     def _apply_update(self, channel: str, ts: str, text: str, blocks: Any) -> dict[str, Any] | None:
-        for message in self.messages:
-            if message["channel"] == channel and message["ts"] == ts:
-                message.update(text=text, blocks=blocks, updates=message.get("updates", 0) + 1)
-                return message
-        return None
+        message = self._by_key.get((channel, ts))
+        if message is not None:
+            message.update(text=text, blocks=blocks, updates=message.get("updates", 0) + 1)
+        return message
 
 
 def _truthy(value: Any) -> bool:
@@ -164,7 +170,7 @@ class FakeSlack:
                    "blocks": args.get("blocks") or [], "metadata": args.get("metadata"),
                    "thread_ts": args.get("thread_ts"), "reply_broadcast": _truthy(args.get("reply_broadcast")),
                    "received_at": time.time(), "updates": 0}
-        self.state.messages.append(message)
+        self.state.add_message(message)
         self.state.persist({"op": "post", "message": message})
         return web.json_response({"ok": True, "channel": channel, "ts": message["ts"],
                                   "message": {"type": "message", "text": message["text"], "ts": message["ts"]}})
@@ -315,6 +321,7 @@ class FakeSlack:
 
     async def reset(self, request: web.Request) -> web.Response:
         self.state.messages.clear()
+        self.state._by_key.clear()
         self.state.responses.clear()
         self.state.failures.clear()
         self.state.calls.clear()
