@@ -10,7 +10,8 @@ the same run (absolute figures on a shared machine drift from run to run; ratios
      in PostgreSQL *and* grouped, over `--fingerprints` distinct groups (after `--prefill-groups`
      other groups, if asked, were opened and drained: bigger tables, same mix); CPU milliseconds per alert
      for every process (services, Tansu, SeaweedFS, PostgreSQL with its backends, wrk, this driver)
-     from /proc/<pid>/stat between load start and an idle pipeline; PSS at load start and end;
+     from /proc/<pid>/stat between load start and an idle pipeline; PSS at load start and end, and
+     sampled every tenth of the load (a growth that stops is caches filling; one that keeps on is not);
   4. once that backlog has drained, at a fixed 500 alerts/s and then 50 alerts/s (open loop):
      webhook 2xx latency p50/p99 and webhook -> Slack call latency p50/p99 (recorded by the notifier
      when Slack answers, from the webhook's receipt);
@@ -24,7 +25,7 @@ Results go to bench/results/<timestamp>.json; `python -m bench.report` tabulates
     make bench BENCH_ARGS="--broker-retention-seconds off"  # the broker keeps its whole history
     make bench BENCH_ARGS="--fingerprints 20000"            # 10x the distinct groups (and more new ones)
     make bench BENCH_ARGS="--prefill-groups 18000"          # 10x the groups in the tables, same mix
-    make bench BENCH_ARGS="--sustain-seconds 600"           # flat memory? PSS at start and end
+    make bench BENCH_ARGS="--sustain-seconds 600"           # flat memory? PSS over the load
     make bench BENCH_ARGS="--ceiling-seconds 5 --idle-seconds 5 --trickle-seconds 5 \\
         --sustain-seconds 5 --rate-seconds 5 --slow-rate-seconds 5"   # a quick check that it runs
 """
@@ -43,6 +44,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -419,6 +421,46 @@ def git_commit() -> dict[str, Any]:
             "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
+class PssSampler:
+    """PSS per process tree every `interval` seconds, in a thread, while the load runs (wrk blocks)."""
+
+    def __init__(self, roots: Mapping[str, int], interval: float) -> None:
+        self._roots, self._interval = roots, interval
+        self._stop = threading.Event()
+        self._started = time.monotonic()
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "PssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.samples.append((round(time.monotonic() - self._started, 1), procstat.pss_mb_by_tree(self._roots)))
+
+
+def pss_over_load(start: Mapping[str, float], samples: list[tuple[float, dict[str, float]]],
+                  end: Mapping[str, float], seconds: float) -> dict[str, Any]:
+    """The stack's PSS over the load, and each process's growth in its first and second half: a growth
+    that stops within the first half is a cache or a pool filling, one that goes on is not."""
+    series = [(0.0, dict(start)), *samples, (round(seconds, 1), dict(end))]
+    middle = min(series, key=lambda point: abs(point[0] - seconds / 2))[1]
+
+    def stack(values: Mapping[str, float]) -> float:
+        return round(sum(v for n, v in values.items() if in_total(n)), 1)
+
+    return {"stack_mb": [[t, stack(values)] for t, values in series],
+            "first_half_growth_mb": {n: round(middle.get(n, 0) - v, 1) for n, v in start.items()},
+            "second_half_growth_mb": {n: round(end.get(n, 0) - middle.get(n, 0), 1) for n in end},
+            "stack_first_half_growth_mb": round(stack(middle) - stack(start), 1),
+            "stack_second_half_growth_mb": round(stack(end) - stack(middle), 1)}
+
+
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -523,7 +565,8 @@ def main() -> None:
         stored_before = stored_alerts(db, integration_id)
         pss_start = procstat.pss_mb_by_tree(roots)
         window = CpuWindow(roots)
-        sustained = run_wrk(url, args.sustain_seconds, args.connections, script)
+        with PssSampler(roots, args.sustain_seconds / 10) as pss_samples:
+            sustained = run_wrk(url, args.sustain_seconds, args.connections, script)
         pss_end = procstat.pss_mb_by_tree(roots)
         accepted = sustained["requests"] - sustained["non_2xx"]
         if accepted <= 0:
@@ -557,6 +600,7 @@ def main() -> None:
             "pss_mb_start": rounded(pss_start, 1), "pss_mb_end": rounded(pss_end, 1),
             "pss_mb_stack_start": round(sum(v for n, v in pss_start.items() if in_total(n)), 1),
             "pss_mb_stack_end": round(sum(v for n, v in pss_end.items() if in_total(n)), 1),
+            "pss_over_load": pss_over_load(pss_start, pss_samples.samples, pss_end, sustained["wall_s"]),
         }
         ceiling = results["ceiling"]["requests_per_s"]
         results["sustained"]["ratio_to_ceiling"] = {
@@ -699,6 +743,12 @@ def summary(results: Mapping[str, Any], out: Path) -> str:
     mem = results["memory"]
     lines.append(f"  stack memory (PSS): {s['pss_mb_stack_start']} MB at sustained start, {s['pss_mb_stack_end']} MB at its end; "
                  f"max {mem['stack_pss_mb_max_open_loop']} MB during the open-loop phases; {mem['processes']} processes")
+    if over := s.get("pss_over_load"):
+        growth = sorted(over["second_half_growth_mb"].items(), key=lambda item: -item[1])[:4]
+        lines.append("      over the sustained load (s: MB): " + ", ".join(f"{t:g}: {mb:,.0f}" for t, mb in over["stack_mb"]))
+        lines.append(f"      growth in its first half {over['stack_first_half_growth_mb']:+,.0f} MB, second half "
+                     f"{over['stack_second_half_growth_mb']:+,.0f} MB (most: "
+                     + ", ".join(f"{n} {mb:+,.0f}" for n, mb in growth) + ")")
     lines.append(f"  written to {out}")
     return "\n".join(lines) + "\n"
 

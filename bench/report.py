@@ -89,6 +89,8 @@ def figures(runs: Sequence[Run]) -> list[Figure]:
         Figure("After the load phases: stack CPU at 2 webhooks/s (% of a core)", at("after_load", "trickle", "stack_core_percent"), 1),
         Figure("Stack memory PSS at sustained start (MB)", at("sustained", "pss_mb_stack_start")),
         Figure("Stack memory PSS at sustained end (MB)", at("sustained", "pss_mb_stack_end")),
+        Figure("Stack memory PSS growth, second half of the sustained load (MB)",
+               at("sustained", "pss_over_load", "stack_second_half_growth_mb")),
         Figure("Stack memory PSS, max during the open-loop phases (MB)", at("memory", "stack_pss_mb_max_open_loop")),
         Figure("Machine load average (1 min) at start", lambda run: (dig(run, "machine", "loadavg_start") or [None])[0], 1),
     ]
