@@ -455,6 +455,7 @@ def pss_over_load(start: Mapping[str, float], samples: list[tuple[float, dict[st
         return round(sum(v for n, v in values.items() if in_total(n)), 1)
 
     return {"stack_mb": [[t, stack(values)] for t, values in series],
+            "by_process_mb": {n: [round(values.get(n, 0), 1) for _, values in series] for n in end},
             "first_half_growth_mb": {n: round(middle.get(n, 0) - v, 1) for n, v in start.items()},
             "second_half_growth_mb": {n: round(end.get(n, 0) - middle.get(n, 0), 1) for n in end},
             "stack_first_half_growth_mb": round(stack(middle) - stack(start), 1),

@@ -11,6 +11,7 @@ def test_growth_is_split_at_the_sample_nearest_the_middle_and_test_doubles_stay_
     over = pss_over_load(start, samples, end, 120.0)
 
     assert over["stack_mb"] == [[0.0, 210.0], [30.0, 350.0], [61.0, 420.0], [90.0, 470.0], [120.0, 521.0]]
+    assert over["by_process_mb"]["notifier"] == [100.0, 150.0, 180.0, 230.0, 280.0]
     assert over["first_half_growth_mb"] == {"notifier": 80.0, "postgres": 130.0, "fake-slack": 40.0}
     # postgres stopped growing (its buffers filled); the notifier did not
     assert over["second_half_growth_mb"] == {"notifier": 100.0, "postgres": 1.0, "fake-slack": 40.0}
