@@ -29,7 +29,7 @@ from signalcraft_notifier.adapters.slack import SlackClient, SlackGateway
 from signalcraft_notifier.domain.delivery import DeliveryBatch, SlackCall
 from signalcraft_notifier.domain.pacing import LanePacing, Pacer
 from signalcraft_notifier.handlers import NotificationDelivery, ReplyLane, RewriteLane
-from signalcraft_notifier.repository import ReplyRepository, tables
+from signalcraft_notifier.repository import ReplyRepository, RewriteRepository, tables
 from signalcraft_runtime.consumer import SideEffectConsumer
 from signalcraft_runtime.database import create_engine
 from signalcraft_runtime.migrate import upgrade
@@ -274,6 +274,43 @@ async def test_rewrites_queued_by_several_batches_answer_every_request_with_one_
     assert message["updates"] == 1 and "(×5)" in message["text"]
     delivered = [e for e in await outbox_events(uow, opened.key) if e.type == "notification.delivered"]
     assert sorted(str(e.data.request_id) for e in delivered) == sorted(str(e.id) for e in [opened, *grown])
+
+
+async def test_a_rewrite_finding_a_newer_state_queued_keeps_only_that_messages_unanswered_requests(uow, slack) -> None:  # type: ignore[no-untyped-def]
+    """While a rewrite's Slack call runs, the next state of the same message is queued: the row stays
+    with the requests the call did not answer, its own; another message's queued requests stay theirs.
+    (The kept requests were once computed by a subquery over the whole table: every queued request of
+    every message, each then answered by this one message's next rewrite.)"""
+    state, base_url = slack
+    client = lambda _: SlackClient("xoxb-test", base_url)  # noqa: E731
+    deliverer = notifier_consumer(uow, client, sleep=no_sleep)
+    first, other = request(f"#c-{secrets.token_hex(3)}"), request(f"#c-{secrets.token_hex(3)}")
+    await deliverer.process([record_at(first, 0), record_at(other, 1)])
+    updates = [follow_up(first, NotificationKind.UPDATED, count=4), follow_up(other, NotificationKind.UPDATED, count=4)]
+    await deliverer.process([record_at(e, i + 2) for i, e in enumerate(updates)])
+
+    now = datetime.now(UTC)
+    async with uow() as work:  # the lane claims the first message's rewrite (others claimed are given back)
+        repo = RewriteRepository(work.connection)
+        claimed = await repo.claim_due(now, "replica-x", now + timedelta(minutes=5), 50)
+        [mine] = [q for q in claimed if q.group_id == first.data.group.group_id]
+        await repo.postpone([((q.group_id, q.channel), now) for q in claimed if q is not mine], "replica-x")
+        await work.commit()
+    newer = follow_up(first, NotificationKind.UPDATED, count=5)
+    await deliverer.process([record_at(newer, 4)])  # queued while the claimed rewrite is under way
+    lane = RewriteLane(uow, SlackGateway(client, sleep=no_sleep), "replica-x", pacing(), poll_s=0.01)
+    await lane.rewrite(mine)
+
+    kept = await rows(uow, "SELECT group_id, request_ids FROM notifier.rewrites WHERE group_id = ANY(:g)",
+                      g=[first.data.group.group_id, other.data.group.group_id])
+    assert {r[0]: sorted(r[1]) for r in kept} == {first.data.group.group_id: [newer.id],
+                                                   other.data.group.group_id: [updates[1].id]}
+    delivered = [e for e in await outbox_events(uow, first.key) if e.type == "notification.delivered"]
+    assert sorted(str(e.data.request_id) for e in delivered) == sorted(str(e.id) for e in [first, updates[0]])
+    async with uow() as work:  # the module's later tests drain the lane: leave them nothing of this one's
+        await work.connection.execute(text("DELETE FROM notifier.rewrites WHERE group_id = ANY(:g)"),
+                                      {"g": list({r[0] for r in kept})})
+        await work.commit()
 
 
 def json_of(value: Any) -> str:

@@ -303,7 +303,9 @@ class RewriteRepository:
         gone = await self._conn.execute(delete(rewrites).where(
             *this, rewrites.c.owner == owner, rewrites.c.version == queued.version))
         if gone.rowcount == 0:
-            left = func.array(select(func.unnest(rewrites.c.request_ids)).except_(
+            # correlate(): this row's ids; uncorrelated, the subquery read every row's (a burst of other
+            # messages' requests answered by this one's next rewrite, 46,000 at once in a 10-minute bench)
+            left = func.array(select(func.unnest(rewrites.c.request_ids)).correlate(rewrites).except_(
                 select(func.unnest(bindparam("handled", handled, type_=ARRAY(Uuid))))).scalar_subquery())
             kept = await self._conn.execute(update(rewrites).where(*this, rewrites.c.owner == owner).values(
                 request_ids=left, owner=None, lease_until=None, due_at=next_due))
