@@ -444,6 +444,11 @@ class PssSampler:
             self.samples.append((round(time.monotonic() - self._started, 1), procstat.pss_mb_by_tree(self._roots)))
 
 
+def stack_mb(pss: Mapping[str, float]) -> float:
+    """The stack's PSS: every process tree but the test doubles."""
+    return round(sum(v for n, v in pss.items() if in_total(n)), 1)
+
+
 def pss_over_load(start: Mapping[str, float], samples: list[tuple[float, dict[str, float]]],
                   end: Mapping[str, float], seconds: float) -> dict[str, Any]:
     """The stack's PSS over the load, and each process's growth in its first and second half: a growth
@@ -451,15 +456,12 @@ def pss_over_load(start: Mapping[str, float], samples: list[tuple[float, dict[st
     series = [(0.0, dict(start)), *samples, (round(seconds, 1), dict(end))]
     middle = min(series, key=lambda point: abs(point[0] - seconds / 2))[1]
 
-    def stack(values: Mapping[str, float]) -> float:
-        return round(sum(v for n, v in values.items() if in_total(n)), 1)
-
-    return {"stack_mb": [[t, stack(values)] for t, values in series],
+    return {"stack_mb": [[t, stack_mb(values)] for t, values in series],
             "by_process_mb": {n: [round(values.get(n, 0), 1) for _, values in series] for n in end},
             "first_half_growth_mb": {n: round(middle.get(n, 0) - v, 1) for n, v in start.items()},
             "second_half_growth_mb": {n: round(end.get(n, 0) - middle.get(n, 0), 1) for n in end},
-            "stack_first_half_growth_mb": round(stack(middle) - stack(start), 1),
-            "stack_second_half_growth_mb": round(stack(end) - stack(middle), 1)}
+            "stack_first_half_growth_mb": round(stack_mb(middle) - stack_mb(start), 1),
+            "stack_second_half_growth_mb": round(stack_mb(end) - stack_mb(middle), 1)}
 
 
 def loadavg() -> list[float]:
@@ -599,8 +601,7 @@ def main() -> None:
             "cpu_ms_per_alert_bench_driver": round(cpu["driver_s"] * 1000 / accepted, 3),
             "generator_core_percent": round(generator_s * 100 / sustained["wall_s"], 1),
             "pss_mb_start": rounded(pss_start, 1), "pss_mb_end": rounded(pss_end, 1),
-            "pss_mb_stack_start": round(sum(v for n, v in pss_start.items() if in_total(n)), 1),
-            "pss_mb_stack_end": round(sum(v for n, v in pss_end.items() if in_total(n)), 1),
+            "pss_mb_stack_start": stack_mb(pss_start), "pss_mb_stack_end": stack_mb(pss_end),
             "pss_over_load": pss_over_load(pss_start, pss_samples.samples, pss_end, sustained["wall_s"]),
         }
         ceiling = results["ceiling"]["requests_per_s"]
@@ -661,8 +662,7 @@ def main() -> None:
         # 5. memory
         print("5/6 memory ...", flush=True)
         results["memory"] = {"stack_pss_mb_max_open_loop": round(pss_max.get("stack", 0.0), 1),
-                             "stack_pss_mb_end": round(sum(v for n, v in procstat.pss_mb_by_tree(roots).items()
-                                                           if in_total(n)), 1),
+                             "stack_pss_mb_end": stack_mb(procstat.pss_mb_by_tree(roots)),
                              "processes": procstat.process_count(roots.values())}
 
         # 6. the same idle and trickle windows once the load phases' history is in the broker: Tansu

@@ -298,8 +298,7 @@ async def test_a_rewrite_finding_a_newer_state_queued_keeps_only_that_messages_u
         await work.commit()
     newer = follow_up(first, NotificationKind.UPDATED, count=5)
     await deliverer.process([record_at(newer, 4)])  # queued while the claimed rewrite is under way
-    lane = RewriteLane(uow, SlackGateway(client, sleep=no_sleep), "replica-x", pacing(), poll_s=0.01)
-    await lane.rewrite(mine)
+    await rewrite_lane(uow, client, owner="replica-x").rewrite(mine)
 
     kept = await rows(uow, "SELECT group_id, request_ids FROM notifier.rewrites WHERE group_id = ANY(:g)",
                       g=[first.data.group.group_id, other.data.group.group_id])
