@@ -9,10 +9,12 @@ Starts its own Tansu + `weed mini`, six topics of 2 partitions with some records
 Prints, does not assert (bench/README.md, "Idle and low-load levers (issue 13)", has a run).
 
     .venv/bin/python -m bench.tansu_fetch_probe
+    .venv/bin/python -m bench.tansu_fetch_probe --waits 25,50,100 --sends 40 --no-idle-cost
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import shutil
 import tempfile
@@ -80,7 +82,7 @@ async def idle_cost(bootstrap: str, topics: list[str], wait_ms: int | None, seco
     return {name: round(p, 2) for name, p in procstat.core_percent(procstat.seconds_between(before, after), wall).items()}
 
 
-async def main() -> None:
+async def main(waits: list[int], sends: int, with_idle_cost: bool) -> None:
     root = Path(tempfile.mkdtemp(prefix="signalcraft-fetch-probe-"))
     broker = TansuBroker(root / "broker", root / "logs").start()
     try:
@@ -96,9 +98,12 @@ async def main() -> None:
                 for _ in range(20):
                     await producer.send_and_wait(topic, b"y" * 500, partition=partition)
         await producer.stop()
-        for wait_ms in (100, 500, 2000, 5000):
-            latencies = await produce_to_consume_ms(bootstrap, TOPICS[0], wait_ms)
-            print(f"fetch_max_wait {wait_ms} ms: produce -> consume ms {[round(x) for x in latencies]}", flush=True)
+        for wait_ms in waits:
+            latencies = sorted(await produce_to_consume_ms(bootstrap, TOPICS[0], wait_ms, sends))
+            print(f"fetch_max_wait {wait_ms} ms: produce -> consume ms {[round(x) for x in latencies]} "
+                  f"(median {latencies[len(latencies) // 2]:.0f})", flush=True)
+        if not with_idle_cost:
+            return
         assert broker.process is not None and broker.s3 is not None and broker.s3.process is not None
         roots = {"tansu": broker.process.pid, "seaweedfs": broker.s3.process.pid}
         print(f"no consumer: % of a core {await idle_cost(bootstrap, [], None, 15, roots)}", flush=True)
@@ -113,4 +118,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--waits", default="100,500,2000,5000", help="fetch_max_wait values (ms), comma-separated")
+    parser.add_argument("--sends", type=int, default=6, help="records produced one at a time per wait")
+    parser.add_argument("--no-idle-cost", action="store_true", help="skip part 2 (CPU of idle consumers)")
+    args = parser.parse_args()
+    asyncio.run(main([int(w) for w in args.waits.split(",")], args.sends, not args.no_idle_cost))
