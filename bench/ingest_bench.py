@@ -14,7 +14,8 @@ the same run (absolute figures on a shared machine drift from run to run; ratios
      sampled every tenth of the load (a growth that stops is caches filling; one that keeps on is not);
   4. once that backlog has drained, at a fixed 500 alerts/s and then 50 alerts/s (open loop):
      webhook 2xx latency p50/p99 and webhook -> Slack call latency p50/p99 (recorded by the notifier
-     when Slack answers, from the webhook's receipt);
+     when Slack answers, from the webhook's receipt), each hop's p50, and each broker hop split into
+     relay, broker and batch from the services' /metrics (bench/hop_split.py);
   5. memory;
   6. the idle and 2 webhooks/s windows again, once the embedded broker's retention has had its
      time (`--broker-retention-seconds`, default 60 as `make run`; `off` keeps every batch object),
@@ -62,7 +63,7 @@ from signalcraft_devstack.process import ManagedProcess
 from signalcraft_devstack.run import broker_retention_from
 from signalcraft_devstack.stack import Stack, StackOptions
 
-from . import procstat
+from . import hop_split, procstat
 from .figures import TEST_DOUBLES, against_ceiling, number
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -639,6 +640,8 @@ def main() -> None:
                     stop.set()
                     await sampler
 
+            alert_path_urls = {name: stack.url(name) for name in hop_split.SERVICES}
+            histograms_before = hop_split.scrape(alert_path_urls)
             own_before, _ = procstat.own_ticks()
             paced = asyncio.run(measure())
             own_after, _ = procstat.own_ticks()
@@ -656,6 +659,7 @@ def main() -> None:
                 "hops_p50_ms": {hop: round(percentile(ms, 50), 1) for hop, ms in wait_until(
                     lambda: hop_latencies(db, phase_start), 60, interval=0.5, what="every hop recorded").items() if ms},
                 "generator_core_percent": round((own_after - own_before) / procstat.CLOCK_TICKS_PER_S * 100 / paced["wall_s"], 1),
+                "hop_split_p50_ms": hop_split.hop_split(histograms_before, hop_split.scrape(alert_path_urls)),
             }
             wait_settled(db, "bench", stored_alerts(db, integration_id))
 
@@ -715,6 +719,10 @@ def summary(results: Mapping[str, Any], out: Path) -> str:
                      f"{rate['slack_messages']} messages; generator {rate['generator_core_percent']}% of a core")
         if rate.get("hops_p50_ms"):
             lines.append("      hops, p50: " + ", ".join(f"{hop} {ms:g} ms" for hop, ms in rate["hops_p50_ms"].items()))
+        if rate.get("hop_split_p50_ms"):
+            lines.append("      each hop split, p50 over all its records (ms): " + "; ".join(
+                f"{hop}: relay {split['relay_p50_ms']}, broker {split['broker_p50_ms']}, batch {split['batch_p50_ms']}"
+                for hop, split in rate["hop_split_p50_ms"].items()))
     lines.append(f"  CPU per alert over the sustained phase (load start -> pipeline idle, {s['cpu_window_seconds']}s), "
                  "and memory (PSS) at load start and end:")
     lines.append(f"      {'process':<26}{'ms/alert':>10}{'net of idle':>13}{'PSS start MB':>14}{'PSS end MB':>12}")

@@ -77,6 +77,13 @@ CONSUMER_LAG = Gauge(
 CONSUMER_RECORDS = Counter(
     "signalcraft_consumer_records_total", "Records polled by a consumer group and processed (or skipped as repeats)",
     ["group"])
+# Fine below 100 ms: webhook -> Slack is three broker hops of tens of milliseconds each, and these two
+# histograms split each hop into its relay (commit -> send) and the broker (send -> next handler).
+HOP_BUCKETS = (0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5,
+               1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+CONSUMER_RECORD_AGE = Histogram(
+    "signalcraft_consumer_record_age_seconds", "From a record's timestamp (its producer's send) to its batch "
+    "reaching the consumer's handler: the broker's hop, plus any backlog", ["group"], buckets=HOP_BUCKETS)
 CONSUMER_BATCH_SECONDS = Histogram(
     "signalcraft_consumer_batch_duration_seconds", "Time to process one polled batch, retries included", ["group"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
@@ -85,6 +92,9 @@ OUTBOX_ROWS = Gauge(
 OUTBOX_OLDEST_AGE = Gauge(
     "signalcraft_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row, per service schema "
     "(0 when empty or on a standby relay)", ["schema"])
+OUTBOX_RELAY_DELAY = Histogram(
+    "signalcraft_outbox_relay_delay_seconds", "From an outbox row's transaction to the relay handing it to the "
+    "Kafka producer, per service schema: the relay's share of a hop", ["schema"], buckets=HOP_BUCKETS)
 OUTBOX_PUBLISHED = Counter(
     "signalcraft_outbox_published_total", "Outbox rows published to Kafka and deleted, per service schema", ["schema"])
 
@@ -161,11 +171,14 @@ def _set_lag(group: str, topic: str, partition: int, lag: int) -> None:
 @contextmanager
 def observe_batch(group: str, consumer: Any, records: Sequence[Any]) -> Iterator[None]:
     """Around one polled batch: the lag behind it (from the highwater its fetch reported), its
-    records and how long it took."""
+    records' age, its records and how long it took."""
     last: dict[tuple[str, int], int] = {}
+    now_ms, ages = time.time() * 1000, CONSUMER_RECORD_AGE.labels(group)
     for record in records:
         key = (record.topic, record.partition)
         last[key] = max(last.get(key, -1), record.offset)
+        if record.timestamp > 0:  # -1: a record without a timestamp
+            ages.observe(max(now_ms - record.timestamp, 0.0) / 1000)  # clocks of two hosts may disagree
     highwater = getattr(consumer, "highwater", None)
     if highwater is not None:
         from aiokafka import TopicPartition
@@ -221,6 +234,14 @@ async def track_consumer_lag(subscribers: Any, every_s: float = 15.0) -> None:
 
 
 # --- the outbox --------------------------------------------------------------------------------
+
+def observe_relayed(schema: str, created_epochs: Sequence[float]) -> None:
+    """Rows just handed to the producer, by when their transactions began (PostgreSQL's clock). What
+    follows, the produce itself, is in the next consumer's record age: its timestamp is the send."""
+    now, delays = time.time(), OUTBOX_RELAY_DELAY.labels(schema)
+    for created in created_epochs:
+        delays.observe(max(now - created, 0.0))
+
 
 def set_outbox_backlog(schema: str, rows: int, oldest_age_s: float) -> None:
     OUTBOX_ROWS.labels(schema).set(rows)

@@ -120,6 +120,7 @@ class OutboxRelay:
                             self.last_error = None
                         break
                     futures = await self._publisher.send_many([outgoing(r) for r in rows])
+                    metrics.observe_relayed(self._tables.schema, [r[5] for r in rows])
                     cursor = rows[-1][0]
                     self._unacknowledged += 1
                     await put_or_fail(in_flight, ([r[0] for r in rows], futures), acker)
@@ -132,7 +133,7 @@ class OutboxRelay:
         async with self._engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
             cursor = await driver.execute(
-                f'SELECT id, topic, key, payload, traceparent FROM "{self._tables.schema}".outbox '
+                f'SELECT id, topic, key, payload, traceparent, extract(epoch FROM created_at)::float8 FROM "{self._tables.schema}".outbox '
                 "WHERE id > %s ORDER BY id LIMIT %s",
                 [after_id, self._batch_size], prepare=True)
             rows = await cursor.fetchall()
@@ -199,13 +200,14 @@ class OutboxRelay:
         """Publish one batch of pending rows and wait for it, without the pipeline (for tests)."""
         rows = await self._read(0)
         if rows:
+            metrics.observe_relayed(self._tables.schema, [r[5] for r in rows])
             await self._publisher.publish_many([outgoing(r) for r in rows])
             await self._delete([r[0] for r in rows])
         return len(rows)
 
 
 def outgoing(row: Any) -> OutgoingMessage:
-    """An outbox row (id, topic, key, payload, traceparent) as a Kafka record, its trace context as a header."""
+    """An outbox row (id, topic, key, payload, traceparent, created) as a Kafka record, its trace context as a header."""
     headers = ((TRACEPARENT, row[4].encode()),) if row[4] else ()
     return OutgoingMessage(topic=row[1], key=row[2], payload=row[3], headers=headers)
 

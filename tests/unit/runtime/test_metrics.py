@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
@@ -132,8 +133,8 @@ async def test_every_slack_attempt_lands_in_the_latency_histogram() -> None:
                   outcome="connection_error") == before_err + 1
 
 
-def record(topic: str, partition: int, offset: int) -> ConsumerRecord[Any, Any]:
-    return ConsumerRecord(topic, partition, offset, 0, 0, b"k", b"v", None, 1, 1, ())
+def record(topic: str, partition: int, offset: int, timestamp_ms: int = -1) -> ConsumerRecord[Any, Any]:
+    return ConsumerRecord(topic, partition, offset, timestamp_ms, 0, b"k", b"v", None, 1, 1, ())
 
 
 @dataclass
@@ -167,6 +168,21 @@ def test_a_batch_sets_the_lag_behind_it_and_counts_its_records() -> None:
     assert sample("signalcraft_consumer_lag_records", group="g-batch", topic="t.lag", partition="1") == 0
     assert sample("signalcraft_consumer_records_total", group="g-batch") == records_before + 3
     assert sample("signalcraft_consumer_batch_duration_seconds_count", group="g-batch") >= 1
+
+
+def test_a_batch_observes_each_records_age_since_its_timestamp() -> None:
+    def ages(le: str) -> float:
+        return sample("signalcraft_consumer_record_age_seconds_bucket", group="g-age", le=le)
+
+    now_ms = int(time.time() * 1000)
+    sent_5s_ago, no_timestamp, from_a_clock_ahead = (record("t.age", 0, 1, now_ms - 5000), record("t.age", 0, 2, -1),
+                                                     record("t.age", 0, 3, now_ms + 60_000))
+    before_all, before_fast, before_10s = ages("+Inf"), ages("0.0025"), ages("10.0")
+    with metrics.observe_batch("g-age", None, [sent_5s_ago, no_timestamp, from_a_clock_ahead]):
+        pass
+    assert ages("+Inf") == before_all + 2  # the record without a timestamp has no age
+    assert ages("0.0025") == before_fast + 1  # a producer's clock ahead of ours: age 0, not negative
+    assert ages("10.0") == before_10s + 2
 
 
 async def test_lag_is_measured_from_the_broker_and_forgets_partitions_lost_in_a_rebalance() -> None:

@@ -7,9 +7,11 @@ test resolves (the broker's acknowledgement), and the linger is a sleep the test
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from signalcraft_runtime.database import ServiceTables
 from signalcraft_runtime.publisher import OutgoingMessage
@@ -61,7 +63,7 @@ class HeldLinger:
 
 @pytest.fixture
 async def relay() -> Any:
-    outbox: list[tuple[int, str, str, bytes, None]] = []
+    outbox: list[tuple[int, str, str, bytes, None, float]] = []
     publisher, linger = HeldPublisher(), HeldLinger()
     relay = OutboxRelay(None, "postgresql://x/y", ServiceTables("t"), publisher,  # type: ignore[arg-type]
                         poll_interval=60.0, linger_s=LINGER_S, sleep=linger)
@@ -73,7 +75,7 @@ async def relay() -> Any:
         outbox[:] = [row for row in outbox if row[0] not in ids]
 
     def commit(row_id: int) -> None:
-        outbox.append((row_id, "alerts", "k", str(row_id).encode(), None))
+        outbox.append((row_id, "alerts", "k", str(row_id).encode(), None, time.time() - 5.0))  # committed 5 s ago
         relay.wake()
 
     relay._read, relay._delete = read, delete  # type: ignore[method-assign]
@@ -110,3 +112,19 @@ async def test_while_a_batch_is_in_flight_commits_linger_and_go_together(relay: 
     commit(4)  # idle again: at once
     assert await publisher.next_batch() == [b"4"]
     assert linger.asked == [LINGER_S]
+
+
+async def test_rows_handed_to_the_producer_observe_their_delay_since_their_commit(relay: Any) -> None:
+    _, commit, publisher, _, _ = relay
+
+    def delays(le: str) -> float:
+        return REGISTRY.get_sample_value("signalcraft_outbox_relay_delay_seconds_bucket",
+                                         {"schema": "t", "le": le}) or 0.0
+
+    before_count, before_fast, before_5s = delays("+Inf"), delays("2.5"), delays("10.0")
+    commit(1)
+    commit(2)
+    await publisher.next_batch()
+    assert delays("+Inf") == before_count + 2
+    assert delays("10.0") == before_5s + 2  # committed 5 s before: between 2.5 and 10 s
+    assert delays("2.5") == before_fast
