@@ -72,6 +72,10 @@ def figures(runs: Sequence[Run]) -> list[Figure]:
         ]
         rows += [Figure(f"At {rate} alerts/s, hop p50: {hop.replace('->', '→')} (ms)", at("at_fixed_rate", rate, "hops_p50_ms", hop))
                  for hop in _keys(runs, "at_fixed_rate", rate, "hops_p50_ms")]
+        for hop in _keys(runs, "at_fixed_rate", rate, "hop_split_p50_ms"):
+            rows += [Figure(f"At {rate} alerts/s, all records p50: {hop.replace('->', '→')}, {part} (ms)",
+                            at("at_fixed_rate", rate, "hop_split_p50_ms", hop, f"{part}_p50_ms"), 1)
+                     for part in ("relay", "broker")]
     rows.append(Figure("CPU per alert, whole stack (ms)", at("sustained", "cpu_ms_per_alert_stack"), 2))
     rows.append(Figure("… net of the idle stack's CPU (ms)", at("sustained", "cpu_ms_per_alert_stack_net_of_idle"), 2))
     for name in _keys(runs, "sustained", "cpu_ms_per_alert"):

@@ -17,7 +17,8 @@ def run(commit: str, started: str, ceiling: float, grouped: float, ingest_ms: fl
         "ceiling": {"requests_per_s": ceiling, "cpu_ms_per_request": {"ceiling_app": 0.14}},
         "sustained": {"durable_and_grouped_rate_per_s": grouped, "ratio_to_ceiling": {"durable_and_grouped": grouped / ceiling},
                       "cpu_ms_per_alert": {"ingest": ingest_ms, "fake-slack": 0.01}},
-        "at_fixed_rate": {"500": {"webhook_2xx_p99_ms": 40.0}},
+        "at_fixed_rate": {"500": {"webhook_2xx_p99_ms": 40.0, "hop_split_p50_ms": {
+            "ingest -> grouping": {"relay_p50_ms": ingest_ms * 10, "broker_p50_ms": 30.0, "batch_p50_ms": 5.0}}}},
     }
 
 
@@ -51,6 +52,8 @@ def test_the_table_has_one_row_per_figure_present_with_the_spread_over_runs() ->
     assert rows["CPU per alert: ingest (ms)"] == "0.600 (0.500–0.700)"
     assert rows["CPU per alert: fake-slack (test double, not in the total) (ms)"] == "0.010 (0.010–0.010)"
     assert rows["At 500 alerts/s: webhook 2xx p99 (ms)"] == "40.0 (40.0–40.0)"
+    assert rows["At 500 alerts/s, all records p50: ingest → grouping, relay (ms)"] == "6.0 (5.0–7.0)"
+    assert rows["At 500 alerts/s, all records p50: ingest → grouping, broker (ms)"] == "30.0 (30.0–30.0)"
     assert "Idle stack CPU (% of a core)" not in rows  # no run measured it
     assert text.startswith("2 runs of `make bench`")
 
